@@ -1,0 +1,1 @@
+"""Fictional demo data set loaded on the first start of an empty store."""

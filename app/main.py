@@ -1,0 +1,97 @@
+"""The FastAPI application: factory, lifespan (store, model, derived state, demo data)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from app.errors import install_error_handlers
+from app.middleware import BodyGuard
+from app.routers import collaborations, matches, meta, organisations
+from app.bootstrap import open_service
+from app.services.context import ServiceContext
+from app.services.importer import import_batch, read_json
+from app.settings import Settings
+from embeddings import Encoder
+
+log = logging.getLogger("multihelix")
+
+DEMO_DATA = Path(__file__).parent / "demo" / "organisations.json"
+
+DESCRIPTION = """
+**MultiHelix** suggests partners for organisations in life-science and health clusters:
+who should an SME, university, hospital or patient organisation meet that it does not
+know yet, preferably in another sector or country?
+
+It keeps organisations and their existing collaborations as a graph, embeds what each
+organisation *offers* and *seeks* with a sentence-embedding model, and ranks partners on
+reciprocal offer/seek fit, profile similarity and graph proximity, with a plain-words reason
+for every suggestion.
+
+Start with **GET /v1/organisations** to find an organisation's id, then
+**GET /v1/organisations/{id}/matches**, or describe a need in **POST /v1/search**.
+Errors are RFC 9457 problem documents.
+"""
+
+TAGS = [
+    {"name": "organisations", "description": "Members and other organisations of the network."},
+    {
+        "name": "collaborations",
+        "description": "Existing collaboration links: projects, publications, supply, ...",
+    },
+    {"name": "matches", "description": "Ranked, explained partner suggestions and search."},
+    {"name": "service", "description": "Health and vocabularies."},
+]
+
+
+def create_app(settings: Settings | None = None, *, encoder: Encoder | None = None) -> FastAPI:
+    """Build the app. ``encoder`` lets tests share one loaded model across apps."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        async with open_service(settings, encoder=encoder) as ctx:
+            if settings.load_demo_data and len(ctx.derived.state.catalog) == 0:
+                await load_demo(ctx)
+            app.state.ctx = ctx
+            log.info("MultiHelix ready in %.1f s", time.perf_counter() - started)
+            try:
+                yield
+            finally:
+                app.state.ctx = None
+
+    app = FastAPI(
+        title="MultiHelix",
+        version="0.1.0",
+        summary="Partner matchmaking for life-science and health clusters.",
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (organisations, collaborations, matches, meta):
+        app.include_router(router.router)
+    app.add_middleware(BodyGuard, max_bytes=settings.max_request_bytes)
+    return app
+
+
+async def load_demo(ctx: ServiceContext) -> None:
+    """Load the fictional demo organisations into an empty store, with progress on the log."""
+    started = time.perf_counter()
+    log.info("empty store: loading demo data from %s", DEMO_DATA.name)
+    batch = read_json(DEMO_DATA)
+    report = await import_batch(
+        ctx, batch, is_demo=True, progress=lambda msg: log.info("demo data: %s", msg)
+    )
+    log.info(
+        "demo data loaded in %.1f s: %d organisations, %d collaborations",
+        time.perf_counter() - started,
+        report.organisations_created,
+        report.collaborations_created,
+    )

@@ -1,0 +1,152 @@
+"""/v1/organisations/{id}/matches and /v1/search: ranked, explained partner suggestions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from app.dependencies import Ctx
+from app.routers.responses import errors
+from app.schemas.common import Slug
+from app.schemas.matches import MatchList, SearchRequest, SearchResult
+from app.services import matches as service
+from matching.catalog import CandidateFilter
+from matching.ranker import (
+    DEFAULT_CROSS_PREFERENCE,
+    DEFAULT_DIVERSITY,
+    MatchQuery,
+    ScoredMatch,
+)
+from matching.vocabulary import Sector, StakeholderKind
+
+router = APIRouter(tags=["matches"])
+
+MAX_LIMIT = 100
+
+
+def match_item(match: ScoredMatch) -> dict[str, Any]:
+    org = match.organisation
+    c = match.components
+    hop = int(c["hop_distance"])
+    return {
+        "organisation": {
+            "id": org.id,
+            "name": org.name,
+            "kind": org.kind,
+            "sectors": list(org.sectors),
+            "country": org.country,
+            "region": org.region,
+            "clusters": list(org.clusters),
+            "maturity": org.maturity,
+        },
+        "score": match.score,
+        "components": {
+            **{k: round(v, 6) for k, v in c.items()},
+            "common_partners": int(c["common_partners"]),
+            "candidate_degree": int(c["candidate_degree"]),
+            "hop_distance": hop if hop <= 3 else None,
+            "cross_sector": bool(c["cross_sector"]),
+            "cross_country": bool(c["cross_country"]),
+        },
+        "explanation": match.explanation,
+        "is_existing_partner": match.is_existing_partner,
+    }
+
+
+@router.get(
+    "/v1/organisations/{org_id}/matches", response_model=MatchList, responses=errors(404, 422)
+)
+async def get_matches(
+    ctx: Ctx,
+    org_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many partners.")] = 10,
+    kind: Annotated[list[StakeholderKind], Query(max_length=10)] = [],  # noqa: B006
+    sector: Annotated[list[Sector], Query(max_length=12)] = [],  # noqa: B006
+    country: Annotated[
+        list[Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")]], Query(max_length=50)
+    ] = [],  # noqa: B006
+    cluster: Annotated[list[Slug], Query(max_length=20)] = [],  # noqa: B006
+    min_maturity: Annotated[int | None, Query(ge=1, le=9, description="Lowest TRL.")] = None,
+    cross_preference: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=1,
+            allow_inf_nan=False,
+            description="0 = neutral; 1 = strongly prefer other sectors and countries.",
+        ),
+    ] = DEFAULT_CROSS_PREFERENCE,
+    diversity: Annotated[
+        float,
+        Query(
+            ge=0,
+            le=1,
+            allow_inf_nan=False,
+            description="0 = pure score order; 1 = spread the list over countries, sectors "
+            "and profiles as much as possible.",
+        ),
+    ] = DEFAULT_DIVERSITY,
+    include_existing: Annotated[
+        bool, Query(description="Also suggest organisations it already worked with.")
+    ] = False,
+) -> dict[str, Any]:
+    """Who should this organisation meet that it does not know yet?
+
+    Candidates come from vector search over profiles and offers/seeks and from the
+    collaboration graph (2-3 hops). Each is scored on text similarity, reciprocal offer/seek
+    fit, graph proximity (common partners, Adamic-Adar, hop distance) and cross-sector /
+    cross-region terms, then the list is diversified. Every item says why, in words.
+    Organisations without text still get graph-based suggestions and vice versa.
+    """
+    query = MatchQuery(
+        limit=limit,
+        filter=CandidateFilter(
+            kinds=tuple(k.value for k in kind),
+            sectors=tuple(s.value for s in sector),
+            countries=tuple(c.upper() for c in country),
+            clusters=tuple(cluster),
+            min_maturity=min_maturity,
+        ),
+        cross_preference=cross_preference,
+        diversity=diversity,
+        include_existing=include_existing,
+    )
+    found = await service.find_matches(ctx, org_id, query)
+    return {
+        "organisation_id": org_id,
+        "model_version": ctx.derived.state.scorer.version,
+        "items": [match_item(m) for m in found],
+    }
+
+
+@router.post("/v1/search", response_model=SearchResult, responses=errors(404, 413, 415, 422))
+async def search_partners(ctx: Ctx, body: SearchRequest) -> dict[str, Any]:
+    """Free-text partner search: "AI-based diagnostics partner in Spain".
+
+    The text is embedded and matched against profiles and offers; countries named in it
+    lift organisations there (use `countries` to restrict instead). With `on_behalf_of`, the
+    searching organisation's own network also counts and its partners are left out.
+    """
+    named = service.countries_named_in(body.text)
+    found = await service.search(
+        ctx,
+        body.text,
+        limit=body.limit,
+        filter=CandidateFilter(
+            kinds=tuple(k.value for k in body.kinds),
+            sectors=tuple(s.value for s in body.sectors),
+            countries=tuple(body.countries),
+            clusters=tuple(body.clusters),
+            min_maturity=body.min_maturity,
+        ),
+        boost_countries=tuple(named),
+        on_behalf_of=body.on_behalf_of,
+    )
+    return {
+        "organisation_id": body.on_behalf_of,
+        "model_version": ctx.derived.state.scorer.version,
+        "interpreted_countries": named,
+        "items": [match_item(m) for m in found],
+    }
+

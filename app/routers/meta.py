@@ -1,0 +1,37 @@
+"""Service meta routes: health and the controlled vocabularies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app.dependencies import Ctx
+from matching.vocabulary import KIND_LABELS, SECTOR_LABELS, CollaborationKind
+
+router = APIRouter(tags=["service"])
+
+
+@router.get("/health")
+async def health(ctx: Ctx) -> dict[str, Any]:
+    """Liveness plus what is loaded: organisations, links, vectors, model."""
+    state = ctx.derived.state
+    return {
+        "status": "ok",
+        "organisations": len(state.catalog),
+        "collaboration_links": state.graph.number_of_links,
+        "vectors": {space: len(index) for space, index in state.vectors.items()},
+        "encoder": ctx.encoder_name,
+        "ranker": state.scorer.version,
+        "store": ctx.db.engine.dialect.name,
+    }
+
+
+@router.get("/v1/vocabulary")
+async def vocabulary() -> dict[str, Any]:
+    """The codes the API accepts, with the labels shown to people."""
+    return {
+        "kinds": [{"code": k, "label": v} for k, v in KIND_LABELS.items()],
+        "sectors": [{"code": k, "label": v} for k, v in SECTOR_LABELS.items()],
+        "collaboration_kinds": [k.value for k in CollaborationKind],
+    }

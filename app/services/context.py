@@ -1,0 +1,34 @@
+"""What every service needs, built once in the lifespan and handed to routes as a dependency."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from app.services.derived import DerivedState, EmbeddingItem
+from app.settings import Settings
+from app.store.database import Database
+from embeddings import BatchingEncoder
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    db: Database
+    derived: DerivedState
+    encoder: BatchingEncoder
+
+    @property
+    def encoder_name(self) -> str:
+        return self.derived.encoder.name
+
+    async def embed(self, items: Sequence[EmbeddingItem]) -> dict[EmbeddingItem, np.ndarray]:
+        """Vectors for the items' texts, encoded off the event loop in shared batches."""
+        unique_texts = list(dict.fromkeys(it.text for it in items))
+        if not unique_texts:
+            return {}
+        rows = await self.encoder.encode(unique_texts)
+        by_text = dict(zip(unique_texts, rows, strict=True))
+        return {it: by_text[it.text] for it in items}

@@ -1,0 +1,275 @@
+"""Organisation use cases: create, read, list, update, delete, with embedding on every change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, NotFound
+from app.services.context import ServiceContext
+from app.services.derived import EmbeddingItem, embedding_items, load_organisations
+from app.store import models as m
+from app.store.models import utcnow
+
+ORG_FIELDS = (
+    "name",
+    "kind",
+    "sectors",
+    "country",
+    "region",
+    "clusters",
+    "description",
+    "offers",
+    "seeks",
+    "keywords",
+    "maturity",
+    "website",
+    "external_ids",
+)
+
+
+async def get_organisation(ctx: ServiceContext, org_id: int) -> dict[str, Any]:
+    found = await load_organisations(ctx.db, [org_id])
+    if not found:
+        raise NotFound(f"organisation {org_id} does not exist")
+    return found[0]
+
+
+async def get_by_external_id(ctx: ServiceContext, scheme: str, value: str) -> dict[str, Any]:
+    async with ctx.db.read() as session:
+        org_id = await session.scalar(
+            select(m.ExternalId.organisation_id).where(
+                m.ExternalId.scheme == scheme, m.ExternalId.value == value
+            )
+        )
+    if org_id is None:
+        raise NotFound(f"no organisation has {scheme} {value!r}")
+    return await get_organisation(ctx, org_id)
+
+
+async def list_organisations(
+    ctx: ServiceContext,
+    *,
+    kinds: Sequence[str] = (),
+    sectors: Sequence[str] = (),
+    countries: Sequence[str] = (),
+    clusters: Sequence[str] = (),
+    name_contains: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    org = m.Organisation
+    conditions: list[Any] = []
+    if kinds:
+        conditions.append(org.kind.in_(kinds))
+    if countries:
+        conditions.append(org.country.in_(countries))
+    if sectors:
+        conditions.append(
+            exists().where(
+                m.OrganisationSector.organisation_id == org.id,
+                m.OrganisationSector.sector.in_(sectors),
+            )
+        )
+    if clusters:
+        conditions.append(
+            exists().where(
+                m.OrganisationCluster.organisation_id == org.id,
+                m.OrganisationCluster.cluster.in_(clusters),
+            )
+        )
+    if name_contains:
+        pattern = "%" + name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(func.lower(org.name).like(pattern.lower() + "%", escape="\\"))
+    async with ctx.db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(org).where(*conditions))
+        ids = (
+            await session.scalars(
+                select(org.id).where(*conditions).order_by(org.id).limit(limit).offset(offset)
+            )
+        ).all()
+    items = await load_organisations(ctx.db, list(ids)) if ids else []
+    return items, int(total or 0)
+
+
+async def create_organisations(
+    ctx: ServiceContext, payloads: Sequence[dict[str, Any]], *, is_demo: bool = False
+) -> list[dict[str, Any]]:
+    """Create organisations atomically (all or none), embedding their texts first."""
+    _check_external_id_duplicates(payloads)
+    items = [embedding_items(p, ctx.encoder_name) for p in payloads]
+    vectors = await ctx.embed([it for group in items for it in group])
+    now = utcnow()
+    async with ctx.db.write_lock:
+        async with ctx.db.sessions() as session, session.begin():
+            rows = []
+            for payload, group in zip(payloads, items, strict=True):
+                row = m.Organisation(created_at=now, updated_at=now, is_demo=is_demo)
+                _assign(row, payload)
+                session.add(row)
+                rows.append((row, group))
+            await _flush_or_conflict(session)
+            for row, group in rows:
+                _write_embeddings(session, row.id, group, vectors, ctx.encoder_name)
+            await _flush_or_conflict(session)
+            ids = [row.id for row, _ in rows]
+        created = await load_organisations(ctx.db, ids)
+        for org, group in zip(created, items, strict=True):
+            ctx.derived.put_organisation(org, {(i.field, i.position): vectors[i] for i in group})
+    return created
+
+
+async def update_organisation(
+    ctx: ServiceContext, org_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Apply a partial update; only texts whose content hash changed are embedded again."""
+    current = await get_organisation(ctx, org_id)
+    merged = {**current, **changes}
+    if "external_ids" in changes and changes["external_ids"] is None:
+        merged["external_ids"] = {}
+    for key in ("clusters", "offers", "seeks", "keywords"):
+        if merged.get(key) is None:
+            merged[key] = []
+    items = embedding_items(merged, ctx.encoder_name)
+    stored = await _stored_embeddings(ctx, org_id)
+    fresh = [it for it in items if stored.get((it.field, it.position), (None,))[0] != it.content_hash]
+    vectors = await ctx.embed(fresh)
+    for it in items:
+        if it not in vectors:
+            vectors[it] = stored[(it.field, it.position)][1]
+    async with ctx.db.write_lock:
+        async with ctx.db.sessions() as session, session.begin():
+            row = await session.get(m.Organisation, org_id)
+            if row is None:
+                raise NotFound(f"organisation {org_id} does not exist")
+            _assign(row, {k: merged[k] for k in ORG_FIELDS})
+            row.updated_at = utcnow()
+            await _flush_or_conflict(session)
+            await session.execute(delete(m.Embedding).where(m.Embedding.organisation_id == org_id))
+            _write_embeddings(session, org_id, items, vectors, ctx.encoder_name)
+            await _flush_or_conflict(session)
+        updated = await get_organisation(ctx, org_id)
+        ctx.derived.put_organisation(updated, {(i.field, i.position): vectors[i] for i in items})
+    return updated
+
+
+async def delete_organisation(ctx: ServiceContext, org_id: int) -> None:
+    """Delete an organisation, its links and vectors; collaborations left with fewer than two
+    participants go too."""
+    async with ctx.db.write_lock:
+        async with ctx.db.sessions() as session, session.begin():
+            row = await session.get(m.Organisation, org_id)
+            if row is None:
+                raise NotFound(f"organisation {org_id} does not exist")
+            collab_ids = (
+                await session.scalars(
+                    select(m.CollaborationParticipant.collaboration_id).where(
+                        m.CollaborationParticipant.organisation_id == org_id
+                    )
+                )
+            ).all()
+            await session.delete(row)
+            await session.flush()
+            orphaned = []
+            if collab_ids:
+                counts = await session.execute(
+                    select(
+                        m.Collaboration.id, func.count(m.CollaborationParticipant.organisation_id)
+                    )
+                    .outerjoin(m.CollaborationParticipant)
+                    .where(m.Collaboration.id.in_(collab_ids))
+                    .group_by(m.Collaboration.id)
+                )
+                orphaned = [cid for cid, n in counts.all() if n < 2]
+                if orphaned:
+                    await session.execute(
+                        delete(m.Collaboration).where(m.Collaboration.id.in_(orphaned))
+                    )
+        ctx.derived.drop_organisation(org_id)
+        for cid in orphaned:
+            ctx.derived.drop_collaboration(cid)
+
+
+def _check_external_id_duplicates(payloads: Sequence[dict[str, Any]]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for payload in payloads:
+        for scheme, value in (payload.get("external_ids") or {}).items():
+            if (scheme, value) in seen:
+                raise Conflict(f"external id {scheme} {value!r} appears twice in the request")
+            seen.add((scheme, value))
+
+
+def _assign(row: m.Organisation, data: dict[str, Any]) -> None:
+    for key in ("name", "kind", "country", "region", "description", "maturity", "website"):
+        if key in data:
+            setattr(row, key, data[key])
+    for key in ("offers", "seeks", "keywords"):
+        if key in data:
+            setattr(row, key, list(data[key] or []))
+    if "sectors" in data:
+        row.sectors = [
+            m.OrganisationSector(sector=str(s), position=i) for i, s in enumerate(data["sectors"])
+        ]
+    if "clusters" in data:
+        row.clusters = [
+            m.OrganisationCluster(cluster=c, position=i)
+            for i, c in enumerate(data["clusters"] or [])
+        ]
+    if "external_ids" in data:
+        row.external_ids = [
+            m.ExternalId(scheme=k, value=v) for k, v in (data["external_ids"] or {}).items()
+        ]
+
+
+def _write_embeddings(
+    session: AsyncSession,
+    org_id: int,
+    items: Sequence[EmbeddingItem],
+    vectors: dict[EmbeddingItem, np.ndarray],
+    model: str,
+) -> None:
+    for it in items:
+        session.add(
+            m.Embedding(
+                organisation_id=org_id,
+                field=it.field,
+                position=it.position,
+                model=model,
+                content_hash=it.content_hash,
+                vector=np.ascontiguousarray(vectors[it], dtype=np.float32).tobytes(),
+            )
+        )
+
+
+async def _stored_embeddings(
+    ctx: ServiceContext, org_id: int
+) -> dict[tuple[str, int], tuple[str, np.ndarray]]:
+    async with ctx.db.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    m.Embedding.field,
+                    m.Embedding.position,
+                    m.Embedding.content_hash,
+                    m.Embedding.vector,
+                ).where(
+                    m.Embedding.organisation_id == org_id, m.Embedding.model == ctx.encoder_name
+                )
+            )
+        ).all()
+    return {(f, p): (h, np.frombuffer(v, dtype=np.float32)) for f, p, h, v in rows}
+
+
+async def _flush_or_conflict(session: AsyncSession) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        message = str(exc.orig).lower()
+        if "external" in message or "scheme" in message or "unique" in message:
+            raise Conflict("an external id in this request already belongs to another organisation") from None
+        raise

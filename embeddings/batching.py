@@ -1,0 +1,174 @@
+"""Micro-batching of concurrent encode calls, so many small HTTP requests share model calls.
+
+The model costs far less per text in a batch of 32 than one text at a time. ``BatchingEncoder``
+collects the texts of concurrent callers for up to ``max_wait_ms`` (or until ``max_batch`` texts),
+runs one model call off the event loop, and hands each caller its own rows. Texts that arrive while
+the model is busy form the next batch at once, so under load the wait costs nothing.
+
+Batch jobs call the wrapped encoder directly (``batcher.encoder.encode``): same model, no loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import anyio
+import anyio.to_thread
+import numpy as np
+
+from embeddings.encoder import Encoder, FloatMatrix
+
+
+@dataclass(slots=True)
+class _Request:
+    texts: Sequence[str]
+    future: asyncio.Future[FloatMatrix]
+    enqueued_at: float = field(default=0.0)
+
+
+class BatchingEncoder:
+    """Async micro-batcher around an ``Encoder``; one model call at a time, in a worker thread.
+
+    Use as ``async with BatchingEncoder(encoder) as batcher: rows = await batcher.encode(texts)``,
+    or call ``start()`` and ``aclose()``. Closing serves what is already queued, then stops.
+    A caller's texts are never split across batches; one caller with more than ``max_batch``
+    texts makes a batch of its own (the encoder chunks it by its own batch size).
+    """
+
+    def __init__(self, encoder: Encoder, *, max_batch: int = 64, max_wait_ms: float = 5.0) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if max_wait_ms < 0:
+            raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
+        self.encoder = encoder
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000
+        self._queue: asyncio.Queue[_Request | None] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._limiter: anyio.CapacityLimiter | None = None
+        self._closing = False
+
+    @property
+    def name(self) -> str:
+        return self.encoder.name
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dim
+
+    async def start(self) -> None:
+        """Start the batching task on the running event loop."""
+        if self._worker is not None:
+            raise RuntimeError("BatchingEncoder already started")
+        self._queue = asyncio.Queue()
+        # A private limiter of one: the model never runs twice at once, and batches do not
+        # compete with other to_thread work for anyio's default 40 threads.
+        self._limiter = anyio.CapacityLimiter(1)
+        self._closing = False
+        self._worker = asyncio.create_task(self._serve(), name="embeddings-batching")
+
+    async def aclose(self) -> None:
+        """Encode what is already queued, then stop; later ``encode`` calls raise RuntimeError."""
+        if self._worker is None or self._queue is None:
+            return
+        self._closing = True
+        self._queue.put_nowait(None)
+        try:
+            await self._worker
+        finally:
+            self._worker = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        """Rows for ``texts``, exactly as ``encoder.encode(texts)`` would return them.
+
+        Raises whatever the encoder raised for the batch these texts were in.
+        """
+        if self._queue is None or self._worker is None or self._closing:
+            raise RuntimeError("BatchingEncoder is not running: use 'async with' or start()")
+        if not texts:
+            return np.zeros((0, self.encoder.dim), dtype=np.float32)
+        loop = asyncio.get_running_loop()
+        request = _Request(list(texts), loop.create_future(), loop.time())
+        self._queue.put_nowait(request)
+        return await request.future
+
+    async def _serve(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        batch: list[_Request] = []
+        stopping = False
+        try:
+            while not stopping:
+                first = await queue.get()
+                if first is None:
+                    break
+                batch = [first]
+                n_texts = len(first.texts)
+                # The deadline counts from the oldest request: texts that queued up while the
+                # model was busy have waited long enough and go at once.
+                deadline = first.enqueued_at + self.max_wait_s
+                while n_texts < self.max_batch:
+                    try:
+                        if queue.empty():
+                            async with asyncio.timeout_at(deadline):
+                                item = await queue.get()
+                        else:
+                            item = queue.get_nowait()
+                    except TimeoutError:
+                        break
+                    if item is None:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    n_texts += len(item.texts)
+                await self._run_batch(batch)
+        finally:
+            # Only reached with callers still waiting if the task was cancelled (loop shutdown).
+            while not queue.empty():
+                if (item := queue.get_nowait()) is not None:
+                    batch.append(item)
+            _fail(batch, RuntimeError("BatchingEncoder closed"))
+
+    async def _run_batch(self, batch: list[_Request]) -> None:
+        live = [request for request in batch if not request.future.done()]  # drop cancelled callers
+        if not live:
+            return
+        texts = [text for request in live for text in request.texts]
+        try:
+            rows = await anyio.to_thread.run_sync(self.encoder.encode, texts, limiter=self._limiter)
+            if rows.shape != (len(texts), self.encoder.dim):
+                raise RuntimeError(
+                    f"encoder {self.encoder.name!r} returned shape {rows.shape} "
+                    f"for {len(texts)} texts of dim {self.encoder.dim}"
+                )
+        except Exception as error:
+            _fail(live, error)
+            return
+        start = 0
+        for request in live:
+            end = start + len(request.texts)
+            if not request.future.done():
+                request.future.set_result(rows[start:end])
+            start = end
+
+
+def _fail(requests: list[_Request], error: BaseException) -> None:
+    for request in requests:
+        if not request.future.done():
+            request.future.set_exception(error)

