@@ -263,10 +263,9 @@ class GraphSnapshot:
         resource = _sum_by(slot, self._inv_degree[partner], k)
         weighted = _sum_by(slot, weight_qw * weight_wc * self._inv_strength[partner], k)
 
-        # S^3[q, c] = s_c * sum_b A[c, b] * z_b with z_b = s_b^2 * sum_a s_q A[q, a] s_a^2 A[a, b]
-        # (s = strength^-1/2): one sparse sweep from q's partners, one product over the
-        # candidates' rows.
-        # With s_a^2 = 1 / strength(a), y is s_q times the resource flow `expand` uses.
+        # With s = strength^-1/2: S^3[q, c] = s_c * sum_b A[c, b] * z_b, where
+        # z_b = s_q * s_b^2 * flow_b and flow = A[q] D^-1 A is the two-step resource flow that
+        # `expand` ranks by. So: one sweep from q's partners, one product over candidate rows.
         s = self._inv_sqrt_strength
         z = self._resource_flow(q) * self._inv_strength
         z *= s[q]

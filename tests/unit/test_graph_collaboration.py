@@ -18,9 +18,15 @@ GRAPH_PACKAGE = Path(__file__).resolve().parents[2] / "graph"
 
 
 def project(
-    graph_id: int, orgs: tuple[int, ...], year: int | None = 2024, **kw: float
+    collab_id: int, orgs: tuple[int, ...], year: int | None = 2024, **kw: float
 ) -> Collaboration:
-    return Collaboration(graph_id, orgs, "project", year, **kw)
+    return Collaboration(collab_id, orgs, "project", year, **kw)
+
+
+def pair_weight(graph: CollaborationGraph, a: int, b: int) -> float:
+    link = graph.link(a, b)
+    assert link is not None, f"{a} and {b} never collaborated"
+    return link.weight
 
 
 def snapshot_edges(graph: CollaborationGraph) -> dict[tuple[int, int], float]:
@@ -61,9 +67,9 @@ class TestPairWeighting:
         graph.add_collaboration(project(1, (1, 2, 3, 4)))
         graph.add_collaboration(project(2, tuple(range(100, 188))))  # 88 partners
 
-        assert graph.link(1, 2) is not None
-        assert graph.link(1, 2).weight == pytest.approx(1 / 3)  # type: ignore[union-attr]
-        assert graph.link(100, 101).weight == pytest.approx(1 / 87)  # type: ignore[union-attr]
+        assert pair_weight(graph, 1, 2) == pytest.approx(1 / 3)
+        assert pair_weight(graph, 100, 101) == pytest.approx(1 / 87)
+        assert snapshot_edges(graph)[(1, 2)] == pytest.approx(1 / 3)
 
     def test_each_collaboration_adds_its_weight_to_every_participants_strength(self) -> None:
         graph = CollaborationGraph()
@@ -81,7 +87,7 @@ class TestPairWeighting:
         graph.add_collaboration(project(2, (3, 4), year=2020))
         graph.add_collaboration(project(3, (5, 6), year=2016))
 
-        weights = [graph.link(a, b).weight for a, b in ((1, 2), (3, 4), (5, 6))]  # type: ignore[union-attr]
+        weights = [pair_weight(graph, a, b) for a, b in ((1, 2), (3, 4), (5, 6))]
 
         assert weights == pytest.approx([1.0, 0.5, 0.25])
         assert graph.reference_year == 2024
@@ -89,11 +95,11 @@ class TestPairWeighting:
     def test_reference_year_follows_the_latest_collaboration(self) -> None:
         graph = CollaborationGraph()
         graph.add_collaboration(project(1, (1, 2), year=2020))
-        assert graph.link(1, 2).weight == pytest.approx(1.0)  # type: ignore[union-attr]
+        assert pair_weight(graph, 1, 2) == pytest.approx(1.0)
 
         graph.add_collaboration(project(2, (3, 4), year=2028))
 
-        assert graph.link(1, 2).weight == pytest.approx(0.25)  # type: ignore[union-attr]
+        assert pair_weight(graph, 1, 2) == pytest.approx(0.25)
         snap = graph.snapshot()
         assert snap.strength[snap.index_of([1])[0]] == pytest.approx(0.25)
 
@@ -102,8 +108,8 @@ class TestPairWeighting:
         graph.add_collaboration(project(1, (1, 2), year=None))
         graph.add_collaboration(project(2, (3, 4), year=2030))
 
-        assert graph.link(1, 2).weight == pytest.approx(1.0)  # type: ignore[union-attr]
-        assert graph.link(3, 4).weight == pytest.approx(1.0)  # type: ignore[union-attr]
+        assert pair_weight(graph, 1, 2) == pytest.approx(1.0)
+        assert pair_weight(graph, 3, 4) == pytest.approx(1.0)
 
     def test_repeated_collaborations_add_up_and_are_listed(self) -> None:
         graph = CollaborationGraph(reference_year=2024)
@@ -180,7 +186,7 @@ class TestMutations:
         assert graph.neighbours(1) == {4}
         assert graph.neighbours(2) == set()
         assert graph.number_of_collaborations == 1
-        assert graph.link(1, 4).weight == pytest.approx(1.0)  # type: ignore[union-attr]
+        assert pair_weight(graph, 1, 4) == pytest.approx(1.0)
         assert graph.number_of_links == 1
 
     def test_removing_a_collaboration_keeps_its_participants(self) -> None:
@@ -205,7 +211,7 @@ class TestMutations:
         assert graph.participants(1) == (2, 3)
         assert graph.participants(2) == (4,)
         # The 3-party project is now a 2-party one; the pair left alone adds nothing.
-        assert graph.link(2, 3).weight == pytest.approx(1.0)  # type: ignore[union-attr]
+        assert pair_weight(graph, 2, 3) == pytest.approx(1.0)
         assert graph.degree(4) == 0
         snap = graph.snapshot()
         assert snap.index_of([1]).tolist() == [-1]
