@@ -87,7 +87,11 @@ async def load_demo(ctx: ServiceContext) -> None:
     log.info("empty store: loading demo data from %s", DEMO_DATA.name)
     batch = read_json(DEMO_DATA)
     report = await import_batch(
-        ctx, batch, is_demo=True, progress=lambda msg: log.info("demo data: %s", msg)
+        ctx,
+        batch,
+        is_demo=True,
+        progress=lambda msg: log.info("demo data: %s", msg),
+        chunk_size=50,
     )
     log.info(
         "demo data loaded in %.1f s: %d organisations, %d collaborations",

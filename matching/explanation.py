@@ -12,7 +12,7 @@ from matching.vocabulary import KIND_LABELS, SECTOR_LABELS
 
 # Cosine above which an offer/seek pair is worth quoting (all-MiniLM-L6-v2 scale: unrelated
 # texts sit around 0.0-0.2, paraphrases above 0.6).
-FIT_THRESHOLD = 0.35
+FIT_THRESHOLD = 0.45
 SIMILAR_PROFILE_THRESHOLD = 0.5
 
 

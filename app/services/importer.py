@@ -231,6 +231,7 @@ async def import_batch(
     *,
     is_demo: bool = False,
     progress: Progress | None = None,
+    chunk_size: int = CHUNK,
 ) -> ImportReport:
     """Write a validated batch. Organisations whose external id is already stored are reused
     (so re-running an import adds nothing twice), as are collaborations with a known reference."""
@@ -248,13 +249,13 @@ async def import_batch(
             report.organisations_existing += 1
         else:
             todo.append((key, org))
-    for start in range(0, len(todo), CHUNK):
-        chunk = todo[start : start + CHUNK]
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
         created = await create_organisations(ctx, [o for _, o in chunk], is_demo=is_demo)
         for (key, _), org in zip(chunk, created, strict=True):
             id_of[key] = org["id"]
         report.organisations_created += len(created)
-        say(f"organisations {min(start + CHUNK, len(todo))}/{len(todo)}")
+        say(f"organisations {min(start + chunk_size, len(todo))}/{len(todo)}")
 
     known_refs = await _existing_references(ctx)
     payloads = []
@@ -271,11 +272,11 @@ async def import_batch(
                 ],
             }
         )
-    for start in range(0, len(payloads), CHUNK):
-        chunk_c = payloads[start : start + CHUNK]
+    for start in range(0, len(payloads), chunk_size):
+        chunk_c = payloads[start : start + chunk_size]
         await create_collaborations(ctx, chunk_c, is_demo=is_demo)
         report.collaborations_created += len(chunk_c)
-        say(f"collaborations {min(start + CHUNK, len(payloads))}/{len(payloads)}")
+        say(f"collaborations {min(start + chunk_size, len(payloads))}/{len(payloads)}")
     return report
 
 
