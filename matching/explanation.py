@@ -14,6 +14,7 @@ from matching.vocabulary import KIND_LABELS, SECTOR_LABELS
 # texts sit around 0.0-0.2, paraphrases above 0.6).
 FIT_THRESHOLD = 0.45
 SIMILAR_PROFILE_THRESHOLD = 0.5
+RELATED_PROFILE_THRESHOLD = 0.35
 
 
 def country_name(code: str) -> str:
@@ -91,16 +92,27 @@ def explain(
     if cross:
         reasons.append("Different " + " and ".join(cross) + ".")
 
-    if not reasons or (hops >= 4 and offer is None and need is None):
-        degree = int(features.get("candidate_degree", 0))
-        if degree > 0:
-            reasons.append(
-                f"Active {KIND_LABELS.get(candidate.kind, candidate.kind)} with {degree} "
-                f"collaboration partners."
-            )
+    if not reasons and features.get("text_similarity", 0.0) >= RELATED_PROFILE_THRESHOLD:
+        reasons.append(
+            f"Related profile (similarity {features['text_similarity']:.2f}): "
+            f"{_kind(candidate)} in {_sectors(candidate)}."
+        )
+    degree = int(features.get("candidate_degree", 0))
+    if hops >= 4 and degree >= 5 and len(reasons) < 2:
+        reasons.append(f"Well connected: {degree} collaboration partners.")
     if not reasons:
-        reasons.append(f"A {KIND_LABELS.get(candidate.kind, candidate.kind)} you do not know yet.")
+        reasons.append(f"{_kind(candidate).capitalize()} you have not worked with yet.")
     return reasons
+
+
+def _kind(profile: OrgProfile) -> str:
+    """The kind with its article: 'an SME', 'a university'.
+
+    >>> _kind(OrgProfile(1, "x", "sme", (), "ES")), _kind(OrgProfile(1, "x", "university", (), "ES"))
+    ('an SME', 'a university')
+    """
+    label = KIND_LABELS.get(profile.kind, profile.kind)
+    return ("an " if label[0] in "AEIOSaeio" else "a ") + label
 
 
 def _sectors(profile: OrgProfile) -> str:

@@ -45,6 +45,35 @@ def reciprocal_fit(offer_fit: np.ndarray, need_fit: np.ndarray) -> np.ndarray:
     return np.divide(2 * a * b, total, out=np.zeros_like(total), where=total > 0)
 
 
+def best_item_fit(
+    query_items: np.ndarray | None, profiles: list[OrgProfile | None], attribute: str
+) -> np.ndarray:
+    """Per candidate, the best cosine between any of the query's items (e.g. its needs) and any
+    of the candidate's items (e.g. its offers): one precise match is what makes a meeting
+    worth having, and averaging items would dilute it.
+
+    >>> q = np.array([[1.0, 0.0]])
+    >>> a = OrgProfile(1, "a", "sme", (), "ES", offer_vectors=np.array([[0.0, 1.0], [0.6, 0.8]]))
+    >>> b = OrgProfile(2, "b", "sme", (), "ES", offer_vectors=np.zeros((0, 2)))
+    >>> best_item_fit(q, [a, b, None], "offer_vectors").tolist()
+    [0.6, 0.0, 0.0]
+    """
+    n = len(profiles)
+    out = np.zeros(n, dtype=np.float64)
+    if query_items is None or len(query_items) == 0 or n == 0:
+        return out
+    mats = [getattr(p, attribute) if p is not None else None for p in profiles]
+    lengths = np.array([0 if m is None else len(m) for m in mats], dtype=np.int64)
+    if lengths.sum() == 0:
+        return out
+    stacked = np.concatenate([m for m in mats if m is not None and len(m)])
+    best_per_item = (stacked @ query_items.T).max(axis=1)
+    has = lengths > 0
+    offsets = np.cumsum(lengths) - lengths
+    out[has] = np.maximum.reduceat(best_per_item, offsets[has])
+    return out
+
+
 def compute_features(
     *,
     query: OrgProfile,
@@ -63,12 +92,13 @@ def compute_features(
             return zeros.copy()
         return np.asarray(vectors[space].similarity(vec, candidate_ids), dtype=np.float64)
 
+    profiles = catalog.profiles(candidate_ids)
     cols: dict[str, np.ndarray] = {
         "text_similarity": sim("profile", qvec.profile),
         # The candidate offers what the query seeks ...
-        "offer_fit": sim("offers", qvec.seeks),
+        "offer_fit": best_item_fit(query.seek_vectors, profiles, "offer_vectors"),
         # ... and seeks what the query offers.
-        "need_fit": sim("seeks", qvec.offers),
+        "need_fit": best_item_fit(query.offer_vectors, profiles, "seek_vectors"),
     }
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
 

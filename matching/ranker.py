@@ -5,8 +5,7 @@ event loop; the API, the batch re-ranker and the benchmark all call these functi
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -26,7 +25,7 @@ POPULAR_CANDIDATES = 30
 DEFAULT_CROSS_PREFERENCE = 0.25
 DEFAULT_DIVERSITY = 0.25
 # Logit lift for organisations in a country the free-text search names ("... in Spain").
-COUNTRY_WISH_BONUS = 2.0
+COUNTRY_WISH_BONUS = 3.0
 
 
 class UnknownOrganisation(LookupError):
@@ -57,17 +56,27 @@ class ScoredMatch:
 
 @dataclass
 class MatchingState:
-    """Everything the ranker reads, derived from the store and swapped in as one unit."""
+    """Everything the ranker reads, derived from the store.
+
+    The graph snapshot is rebuilt by writers (:meth:`refresh_snapshot`) and swapped in whole,
+    so readers never wait for a rebuild and never see a half-built one.
+    """
 
     catalog: Catalog
     graph: CollaborationGraph
     vectors: dict[str, VectorIndex]
     scorer: LinearScorer
-    _snapshot_lock: threading.Lock = field(default_factory=threading.Lock)
+    _snapshot: GraphSnapshot | None = None
 
     def snapshot(self) -> GraphSnapshot:
-        with self._snapshot_lock:
-            return self.graph.snapshot()
+        current = self._snapshot
+        if current is None:
+            current = self._snapshot = self.graph.snapshot()
+        return current
+
+    def refresh_snapshot(self) -> None:
+        """Rebuild the CSR view after graph changes (call from the writer, off the event loop)."""
+        self._snapshot = self.graph.snapshot()
 
     def name_of(self, org_id: int) -> str:
         profile = self.catalog.get(org_id)
@@ -233,7 +242,7 @@ def _diversify(
     sim = profile_similarity(
         vecs, has.astype(np.float64), catalog.country_code[rows], catalog.sector_masks[rows]
     )
-    return mmr_select(scores, sim, query.limit, trade_off=1.0 - 0.5 * query.diversity)
+    return mmr_select(scores, sim, query.limit, trade_off=1.0 - 0.7 * query.diversity)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +250,7 @@ class SearchQuery:
     """A free-text partner search, optionally on behalf of an organisation (adds graph terms)."""
 
     vector: np.ndarray
+    text: str = ""
     limit: int = 10
     filter: CandidateFilter = field(default_factory=CandidateFilter)
     boost_countries: tuple[str, ...] = ()
@@ -276,7 +286,12 @@ def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMat
 
     # The free text plays the part of a profile and of a need at once.
     text_query = QueryVectors(profile=search.vector, offers=None, seeks=search.vector)
-    anchor = behalf or OrgProfile(id=-1, name="search", kind="other", sectors=(), country="")
+    need = {"seeks": (search.text,), "seek_vectors": search.vector[None, :].astype(np.float32)}
+    anchor = (
+        replace(behalf, **need)
+        if behalf is not None
+        else OrgProfile(id=-1, name="your search", kind="other", sectors=(), country="", **need)
+    )
     cols = compute_features(
         query=anchor,
         qvec=text_query,
@@ -296,4 +311,4 @@ def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMat
     query = MatchQuery(
         limit=search.limit, filter=search.filter, cross_preference=0.0, diversity=search.diversity
     )
-    return _finish(state, snapshot, behalf, candidates, cols, query, extra_bonus=boost)
+    return _finish(state, snapshot, anchor, candidates, cols, query, extra_bonus=boost)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+import anyio.to_thread
 from sqlalchemy import delete, func, select
 
 from app.errors import NotFound, Unprocessable
@@ -55,8 +56,8 @@ async def create_collaborations(
             await session.flush()
             ids = [row.id for row in rows]
         created = await get_collaborations(ctx, ids)
-        for collab in created:
-            ctx.derived.put_collaboration(_to_graph(collab))
+        graph_collabs = [_to_graph(c) for c in created]
+        await anyio.to_thread.run_sync(ctx.derived.put_collaborations, graph_collabs)
     return created
 
 
@@ -136,7 +137,7 @@ async def delete_collaboration(ctx: ServiceContext, collab_id: int) -> None:
             )
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NotFound(f"collaboration {collab_id} does not exist")
-        ctx.derived.drop_collaboration(collab_id)
+        await anyio.to_thread.run_sync(ctx.derived.drop_collaboration, collab_id)
 
 
 def _to_graph(collab: dict[str, Any]) -> GraphCollaboration:

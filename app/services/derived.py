@@ -132,20 +132,28 @@ class DerivedState:
                 index.remove([profile.id])
         self.state.graph.add_organisation(profile.id)
 
-    def drop_organisation(self, org_id: int) -> None:
+    def drop_organisation(self, org_id: int, orphaned_collaborations: list[int]) -> None:
+        """Remove an organisation (and collaborations its removal left with one participant)."""
+        for collab_id in orphaned_collaborations:
+            if self.state.graph.has_collaboration(collab_id):
+                self.state.graph.remove_collaboration(collab_id)
         self.state.catalog.remove(org_id)
         for index in self.state.vectors.values():
             if org_id in index:
                 index.remove([org_id])
         if self.state.graph.has_organisation(org_id):
             self.state.graph.remove_organisation(org_id)
+            self.state.refresh_snapshot()
 
-    def put_collaboration(self, collaboration: GraphCollaboration) -> None:
-        self.state.graph.add_collaboration(collaboration)
+    def put_collaborations(self, collaborations: list[GraphCollaboration]) -> None:
+        for collaboration in collaborations:
+            self.state.graph.add_collaboration(collaboration)
+        self.state.refresh_snapshot()
 
     def drop_collaboration(self, collab_id: int) -> None:
         if self.state.graph.has_collaboration(collab_id):
             self.state.graph.remove_collaboration(collab_id)
+            self.state.refresh_snapshot()
 
     # -- start-up ---------------------------------------------------------------------------
     async def load(self, db: Database) -> dict[str, float]:
@@ -184,10 +192,10 @@ class DerivedState:
         graph = CollaborationGraph.from_collaborations(
             [o["id"] for o in orgs], collaborations, reference_year=self.reference_year
         )
+        state = MatchingState(catalog=catalog, graph=graph, vectors=indexes, scorer=self.state.scorer)
+        state.refresh_snapshot()
+        self.state = state
         timings["graph"] = time.perf_counter() - t0
-        self.state = MatchingState(
-            catalog=catalog, graph=graph, vectors=indexes, scorer=self.state.scorer
-        )
         return timings
 
 

@@ -39,9 +39,10 @@ async def search(
     on_behalf_of: int | None,
 ) -> list[ScoredMatch]:
     """Embed the free text and rank organisations against it."""
-    (vector,) = await ctx.encoder.encode([text])
+    (vector,) = await ctx.encoder.encode([without_countries(text) or text])
     query = SearchQuery(
         vector=vector,
+        text=text,
         limit=limit,
         filter=filter,
         boost_countries=boost_countries,
@@ -67,6 +68,17 @@ def countries_named_in(text: str) -> list[str]:
         for hit in re.finditer(rf"\b{re.escape(name)}\b", text):
             found.append((hit.start(), code))
     return list(dict.fromkeys(code for _, code in sorted(found)))
+
+
+def without_countries(text: str) -> str:
+    """The text minus country phrases, which are handled as a country wish, not as meaning.
+
+    >>> without_countries("AI-based diagnostics partner in Spain")
+    'AI-based diagnostics partner'
+    """
+    names = "|".join(re.escape(n) for n in sorted(_country_names(), key=len, reverse=True))
+    stripped = re.sub(rf"\s*\b(?:(?:in|from|based in)\s+)?(?:the\s+)?(?:{names})\b", "", text)
+    return re.sub(r"\s{2,}", " ", stripped).strip(" ,.;")
 
 
 @lru_cache(maxsize=1)

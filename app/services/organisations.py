@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -190,9 +191,7 @@ async def delete_organisation(ctx: ServiceContext, org_id: int) -> None:
                     await session.execute(
                         delete(m.Collaboration).where(m.Collaboration.id.in_(orphaned))
                     )
-        ctx.derived.drop_organisation(org_id)
-        for cid in orphaned:
-            ctx.derived.drop_collaboration(cid)
+        await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
 
 
 def _check_external_id_duplicates(payloads: Sequence[dict[str, Any]]) -> None:
