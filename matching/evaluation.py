@@ -84,10 +84,13 @@ def _rows(path: Path) -> Iterator[dict[str, str]]:
         yield from csv.DictReader(handle)
 
 
-def load_benchmark(bench_dir: Path | str, split: str = "dev") -> Benchmark:
+def load_benchmark(
+    bench_dir: Path | str, split: str = "dev", *, heldout: Path | str | None = None
+) -> Benchmark:
     """Read ``orgs.csv``, ``edges_hist_allprog_agg.csv.gz``, ``edges_hist_domain.csv.gz``,
-    ``participations_hist.csv.gz`` and ``heldout_<split>.csv`` from ``bench_dir``."""
+    ``participations_hist.csv.gz`` and ``heldout_<split>.csv`` (or ``heldout``) from ``bench_dir``."""
     root = Path(bench_dir)
+    heldout_path = Path(heldout) if heldout is not None else root / f"heldout_{split}.csv"
     org_type: dict[str, str] = {}
     org_country: dict[str, str] = {}
     for row in _rows(root / "orgs.csv"):
@@ -119,7 +122,7 @@ def load_benchmark(bench_dir: Path | str, split: str = "dev") -> Benchmark:
     positives: dict[str, set[str]] = {}
     cross_type: dict[str, set[str]] = {}
     cross_country: dict[str, set[str]] = {}
-    for row in _rows(root / f"heldout_{split}.csv"):
+    for row in _rows(heldout_path):
         q, p = row["query_id"], row["partner_id"]
         positives.setdefault(q, set()).add(p)
         if row["cross_type"] == "1":

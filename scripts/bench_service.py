@@ -357,7 +357,7 @@ class CpuWindow:
 
     def __exit__(self, *_exc: object) -> None:
         wall0, busy0, own0 = self._start
-        wall = time.perf_counter() - wall0
+        self.wall = wall = time.perf_counter() - wall0
         busy = (machine_busy_seconds() - busy0) / wall
         own = (cpu_seconds(self.pids) - own0) / wall
         self.figures = {
@@ -741,13 +741,16 @@ def bench_startup_and_ranking(db_path: Path, workdir: Path, n: int) -> dict[str,
 
 
 class _BootstrapLog(logging.Handler):
-    """Keeps the app.bootstrap "state rebuilt" record, whose arguments carry the stage timings."""
+    """Keeps the app.bootstrap "state rebuilt" record, whose arguments carry the stage timings,
+    and when the schema check (alembic) and the model load (sentence-transformers) last logged."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.record: logging.LogRecord | None = None
+        self.last_at: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.last_at[record.name.split(".")[0]] = record.created
         if record.getMessage().startswith("state rebuilt"):
             self.record = record
 
@@ -758,16 +761,16 @@ async def child_main(db_path: Path, workdir: Path, spawned_at: float) -> dict[st
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     captured = _BootstrapLog()
-    logging.getLogger("multihelix").addHandler(captured)
+    logging.getLogger().addHandler(captured)
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{db_path}", encoder="minilm", load_demo_data=False
     )
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     async with open_service(settings) as ctx:
         open_s = time.perf_counter() - started
         ready_after_spawn_s = time.time() - spawned_at
         memory_ready = memory_mib()
-        startup = _startup_stages(captured.record, open_s, ready_after_spawn_s)
+        startup = _startup_stages(captured, started_at, open_s, ready_after_spawn_s)
         state = ctx.derived.state
         ranking = await asyncio.to_thread(rank_in_process, state, workdir)
         return {
@@ -782,13 +785,15 @@ async def child_main(db_path: Path, workdir: Path, spawned_at: float) -> dict[st
 
 
 def _startup_stages(
-    record: logging.LogRecord | None, open_s: float, ready_after_spawn_s: float
+    log: _BootstrapLog, started_at: float, open_s: float, ready_after_spawn_s: float
 ) -> dict[str, Any]:
-    """Split ``open_service`` time with the bootstrap log line (elapsed, orgs, links, stages)."""
+    """Split ``open_service`` time with the bootstrap log line (elapsed, orgs, links, stages)
+    and the timestamps of the alembic and sentence-transformers log records."""
     out: dict[str, Any] = {
         "process_start_to_ready_s": round(ready_after_spawn_s, 2),
         "open_service_s": round(open_s, 2),
     }
+    record = log.record
     if record is None or not isinstance(record.args, tuple) or len(record.args) < 4:
         return out
     elapsed = float(record.args[0])
@@ -798,11 +803,22 @@ def _startup_stages(
         with contextlib.suppress(ValueError):
             stages[name] = float(seconds.removesuffix("s"))
     out["logged_rebuild_s"] = round(elapsed, 2)
+    # open_service times its stages from before the schema check; what the log's stages do not
+    # cover is the schema check, importing torch and sentence-transformers, and the weights.
+    before_state = elapsed - sum(stages.values())
+    split: dict[str, float] = {}
+    schema_at, model_at = log.last_at.get("alembic"), log.last_at.get("sentence_transformers")
+    if schema_at is not None and model_at is not None:
+        split = {
+            "schema_check": round(schema_at - started_at, 2),
+            "import_torch_and_sentence_transformers": round(model_at - schema_at, 2),
+            "model_weights": round(before_state - (model_at - started_at), 2),
+        }
+    else:
+        split = {"schema_check_and_model_load": round(before_state, 2)}
     out["stages_s"] = {
-        "python_imports_and_interpreter": round(ready_after_spawn_s - open_s, 2),
-        # open_service times its stages from before the schema check; what the log's stages do
-        # not cover is the schema check plus importing torch and loading the model.
-        "schema_and_model_load": round(elapsed - sum(stages.values()), 2),
+        "interpreter_and_app_imports": round(ready_after_spawn_s - open_s, 2),
+        **split,
         **{f"derived.{k}": v for k, v in stages.items()},
         # The log line's link count builds the CSR snapshot after the elapsed time is taken.
         "after_log_line (graph snapshot, batcher)": round(open_s - elapsed, 2),
@@ -930,13 +946,14 @@ def bench_http(
         _wait_until_ready(server, base_url, log_path, workers)
         startup_s = time.perf_counter() - started
         pids = process_tree(server.pid)
+        server_before, client_before = cpu_seconds(pids), cpu_seconds([os.getpid()])
         with CpuWindow(pids) as window:
-            cpu_before, client_before = cpu_seconds(pids), time.process_time()
             load = asyncio.run(load_matches(base_url, n_orgs, seconds))
-            server_cpu = cpu_seconds(pids) - cpu_before
-            client_cpu = time.process_time() - client_before
+        server_cpu = cpu_seconds(pids) - server_before
+        client_cpu = cpu_seconds([os.getpid()]) - client_before
         memory = {str(pid): memory_mib(pid) for pid in pids}
-    wall = load.pop("wall_s")
+    wall = window.wall  # CPU figures cover the warm-up too, like the window
+    load.pop("wall_s")
     return {
         "startup_s": round(startup_s, 1),
         **load,
@@ -1035,13 +1052,23 @@ def _pct(figures: dict[str, float]) -> str:
     return ", ".join(f"{k} {figures[k]:.1f}" for k in ("p50", "p90", "p99", "max")) + " ms"
 
 
+def _cpu(figures: dict[str, float]) -> str:
+    return (
+        f"cores busy {figures['machine_busy_cores']} (ours {figures['benchmark_cores']}, "
+        f"other work {figures['other_work_cores']})"
+    )
+
+
 def report_ingest(figures: dict[str, Any]) -> None:
     raw = figures["raw_model"]
     texts = f"{figures['texts']} ({figures['unique_texts']} distinct)"
     rows: list[tuple[str, Any]] = [
         ("profiles / texts embedded", f"{figures['profiles']} / {texts}"),
         ("model load", f"{figures['model_load_s']} s"),
-        ("raw model, batches of 64", f"{raw['texts_per_s']} texts/s, {raw['profiles_per_s']} p/s"),
+        (
+            "raw model, batches of 64",
+            f"{raw['texts_per_s']} texts/s, {raw['profiles_per_s']} profiles/s; {_cpu(raw['cpu'])}",
+        ),
     ]
     for mode, what in (("single", f"single POST x {CLIENTS} clients"), ("bulk", "bulk POST x 100")):
         f = figures[mode]
@@ -1049,7 +1076,8 @@ def report_ingest(figures: dict[str, Any]) -> None:
             (
                 what,
                 f"{f['profiles_per_s']} profiles/s, {f['texts_per_s']} texts/s = "
-                f"{100 * f['ratio_to_raw']:.0f}% of raw; per request {_pct(f['latency_ms'])}",
+                f"{100 * f['ratio_to_raw']:.0f}% of raw; per request {_pct(f['latency_ms'])}; "
+                f"{_cpu(f['cpu'])}",
             )
         )
     print_table("Ingest through the API, real model (target >= 80% of raw)", rows)
@@ -1074,6 +1102,7 @@ def report_size(n: int, figures: dict[str, Any]) -> None:
             ("vector indexes", child["vectors"]),
             ("rank_partners, 500 random", _pct(child["rank_ms"]["typical"])),
             ("rank_partners, 200 hubs", _pct(child["rank_ms"]["hubs"])),
+            ("rank_partners CPU", _cpu(child["rank_cpu"])),
         ]
         for kind in ("typical", "hubs"):
             top = child["profile"][kind]["ours_by_cumulative"][:8]
@@ -1087,8 +1116,8 @@ def report_size(n: int, figures: dict[str, Any]) -> None:
                     label,
                     f"{h['requests_per_s']} req/s, {_pct(h['latency_ms'])}; statuses "
                     f"{h['statuses']}; share at 38-46 ms {h['share_38_to_46_ms']}; CPU cores "
-                    f"server {h['server_cpu_cores']} + client {h['client_cpu_cores']}; "
-                    f"start-up {h['startup_s']} s",
+                    f"server {h['server_cpu_cores']} + client {h['client_cpu_cores']}, "
+                    f"{_cpu(h['cpu'])}; start-up {h['startup_s']} s",
                 )
             )
     print_table(f"N = {n:,} organisations", rows)

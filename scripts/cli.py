@@ -28,6 +28,26 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("migrate", help="bring the store's schema up to date")
 
+    bench = sub.add_parser("bench", help="match quality on the H2020 health benchmark")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True)
+    rank = bench_sub.add_parser("rank", help="rank each query's new partners with the product")
+    rank.add_argument("--bench", type=Path, required=True, help="benchmark folder")
+    rank.add_argument("--queries", type=Path, required=True, help="CSV with a query_id column")
+    rank.add_argument("--top", type=int, default=100)
+    rank.add_argument("--out", type=Path, required=True, help="rankings CSV to write")
+    rank.add_argument(
+        "--store",
+        default=None,
+        help="store URL to import into or reuse (default: a fresh temporary SQLite file)",
+    )
+    rank.add_argument("--cross-preference", type=float, default=None)
+    rank.add_argument("--diversity", type=float, default=None)
+    ev = bench_sub.add_parser("evaluate", help="protocol metrics, with the reference baselines")
+    ev.add_argument("--bench", type=Path, required=True)
+    ev.add_argument("--heldout", type=Path, required=True, help="e.g. heldout_dev.csv")
+    ev.add_argument("--rankings", type=Path, action="append", default=[], metavar="[NAME=]FILE")
+    ev.add_argument("--out", type=Path, default=Path("evaluation.json"), help="JSON to write")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
@@ -39,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_import(args.files, args.h2020))
     if args.command == "migrate":
         return asyncio.run(_migrate())
+    if args.command == "bench" and args.bench_command == "rank":
+        return asyncio.run(_bench_rank(args))
+    if args.command == "bench" and args.bench_command == "evaluate":
+        return _bench_evaluate(args)
     return 2
 
 
@@ -69,6 +93,84 @@ async def _import(files: list[Path], h2020: Path | None) -> int:
         f"{report.organisations_existing} already present; collaborations: "
         f"{report.collaborations_created} created, {report.collaborations_existing} already present"
     )
+    return 0
+
+
+async def _bench_rank(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from app.bootstrap import open_service
+    from app.errors import DomainError
+    from app.services.benchmark import rank_benchmark, read_query_ids
+    from app.settings import Settings
+    from matching.ranker import MatchQuery
+
+    if not 1 <= args.top <= 1000:
+        print("--top must be between 1 and 1000", file=sys.stderr)
+        return 2
+    try:
+        query_ids = read_query_ids(args.queries)
+        if not (args.bench / "orgs.csv").is_file():
+            raise DomainError(f"{args.bench}: not a benchmark folder (no orgs.csv)")
+    except DomainError as exc:
+        print(f"bench rank failed, nothing written: {exc.detail}", file=sys.stderr)
+        return 1
+    defaults = MatchQuery()
+    query = MatchQuery(
+        cross_preference=defaults.cross_preference
+        if args.cross_preference is None
+        else args.cross_preference,
+        diversity=defaults.diversity if args.diversity is None else args.diversity,
+    )
+    with tempfile.TemporaryDirectory(prefix="multihelix-bench-") as tmp:
+        url = args.store or f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
+        settings = Settings(database_url=url, data_dir=Path(tmp), load_demo_data=False)
+        try:
+            async with open_service(settings) as ctx:
+                timings = await rank_benchmark(
+                    ctx,
+                    args.bench,
+                    query_ids,
+                    top=args.top,
+                    out=args.out,
+                    say=lambda m: print(m, flush=True),
+                    query=query,
+                )
+        except DomainError as exc:
+            print(f"bench rank failed, nothing written: {exc.detail}", file=sys.stderr)
+            return 1
+    print(
+        f"wrote {args.out}: {len(query_ids)} queries, top {args.top} "
+        f"(import {timings['import']:.1f} s, ranking {timings['rank']:.1f} s)"
+    )
+    return 0
+
+
+def _bench_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from app.errors import DomainError
+    from app.services.benchmark import read_rankings
+    from matching.evaluation import baseline_rows, evaluate_rankings, format_table, load_benchmark
+
+    try:
+        bench = load_benchmark(args.bench, heldout=args.heldout)
+        rows = baseline_rows(bench)
+        for spec in args.rankings:
+            name, _, file = str(spec).rpartition("=")
+            path = Path(file)
+            rows[name or f"MultiHelix ({path.name})"] = evaluate_rankings(
+                bench, read_rankings(path)
+            )
+    except DomainError as exc:
+        print(f"bench evaluate failed: {exc.detail}", file=sys.stderr)
+        return 1
+    except (OSError, KeyError, ValueError) as exc:
+        print(f"bench evaluate failed: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(rows))
+    args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    print(f"wrote {args.out}")
     return 0
 
 
