@@ -30,7 +30,11 @@ async def open_service(
     db = Database(settings.database_url)
     try:
         await upgrade_schema(db)
-        model = encoder or await anyio.to_thread.run_sync(load_encoder, settings.encoder)
+        model: Encoder = (
+            encoder
+            if encoder is not None
+            else await anyio.to_thread.run_sync(load_encoder, settings.encoder)
+        )
         derived = DerivedState(
             model, LinearScorer.load(settings.ranker_model), settings.reference_year
         )

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from app.bootstrap import open_service
 from app.errors import install_error_handlers
 from app.middleware import BodyGuard
 from app.routers import collaborations, matches, meta, organisations
-from app.bootstrap import open_service
 from app.services.context import ServiceContext
 from app.services.importer import import_batch, read_json
 from app.settings import Settings

@@ -27,7 +27,9 @@ class BodyGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         length = headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _problem(send, 413, "Content too large", f"bodies are limited to {self.max_bytes} bytes")
+            await _problem(
+                send, 413, "Content too large", f"bodies are limited to {self.max_bytes} bytes"
+            )
             return
         ctype = headers.get("content-type", "").split(";")[0].strip().lower()
         has_body = length not in (None, "0") or "transfer-encoding" in headers
@@ -49,7 +51,9 @@ class BodyGuard:
         try:
             await self.app(scope, limited_receive, send)
         except _TooLarge:
-            await _problem(send, 413, "Content too large", f"bodies are limited to {self.max_bytes} bytes")
+            await _problem(
+                send, 413, "Content too large", f"bodies are limited to {self.max_bytes} bytes"
+            )
 
 
 class _TooLarge(Exception):
@@ -57,7 +61,12 @@ class _TooLarge(Exception):
 
 
 async def _problem(send: Send, status: int, title: str, detail: str) -> None:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     payload = json.dumps(body).encode()
     await send(
         {

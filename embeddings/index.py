@@ -470,22 +470,30 @@ def _remove_slots(ivf: faiss.IndexIVFFlat, slots: list[int]) -> None:
 def _calibrated_nprobe(
     ivf: faiss.IndexIVFFlat, rows: npt.NDArray[np.float32], k: int, target_recall: float
 ) -> int | None:
-    """Smallest nprobe whose recall@k on a sample of the indexed vectors reaches the target.
+    """Smallest nprobe whose recall@k on sample queries reaches the target (None: none cheap).
 
-    The queries are indexed vectors themselves, as in matching (an organisation's own vector asks
-    for its neighbours); each query's own id is left out of both answers.
+    Half the queries are indexed vectors, as when an organisation's profile asks for similar
+    profiles (its own id left out of both answers); half are midpoints of two random indexed
+    vectors, like a query from another space (seeks against offers) that mixes topics and sits
+    between clusters, where IVF needs more probes.
     """
     n = len(rows)
     k = min(k, n - 1)
     if k < 1:
         return 1
     rng = np.random.default_rng(0)
-    query_slots = rng.choice(n, size=min(_CALIBRATION_QUERIES, n), replace=False)
-    queries = rows[query_slots]
-    exact = np.empty((len(queries), k), dtype=np.int64)
-    for start in range(0, len(queries), 32):  # bounded memory: 32 x n scores at a time
+    n_queries = min(_CALIBRATION_QUERIES, n)
+    own_slots = rng.choice(n, size=n_queries, replace=False)
+    query_slots = np.where(np.arange(n_queries) < n_queries // 2, own_slots, -1)
+    partners = rows[rng.choice(n, size=n_queries)]
+    queries = np.where((query_slots >= 0)[:, None], rows[own_slots], rows[own_slots] + partners)
+    queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True))
+    exact = np.empty((n_queries, k), dtype=np.int64)
+    for start in range(0, n_queries, 32):  # bounded memory: 32 x n scores at a time
         scores = queries[start : start + 32] @ rows.T
-        scores[np.arange(len(scores)), query_slots[start : start + 32]] = -np.inf
+        for row, slot in enumerate(query_slots[start : start + 32]):
+            if slot >= 0:
+                scores[row, slot] = -np.inf
         exact[start : start + 32] = np.argpartition(-scores, k - 1, axis=1)[:, :k]
 
     def recall(nprobe: int) -> float:
@@ -495,7 +503,7 @@ def _calibrated_nprobe(
         for row, (query_slot, answer) in enumerate(zip(query_slots, found, strict=True)):
             approximate = answer[(answer >= 0) & (answer != query_slot)][:k]
             hits += len(np.intersect1d(approximate, exact[row], assume_unique=True))
-        return hits / (len(queries) * k)
+        return hits / (n_queries * k)
 
     max_nprobe = max(1, int(ivf.nlist * _MAX_NPROBE_FRACTION))
     low, high = 0, 1  # recall(low) < target (0 = nothing probed); find the first high that passes

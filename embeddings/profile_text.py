@@ -152,7 +152,7 @@ def _clean_items(items: Sequence[str]) -> list[str]:
     seen: set[str] = set()
     kept: list[str] = []
     for item in items:
-        text = _normalise(item).rstrip(";,.")
+        text = _normalise(item).rstrip(";,. ")
         if text and text.casefold() not in seen:
             seen.add(text.casefold())
             kept.append(text)

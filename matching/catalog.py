@@ -53,9 +53,10 @@ class CandidateFilter:
 
     @property
     def is_empty(self) -> bool:
-        return not (
-            self.kinds or self.sectors or self.countries or self.clusters
-        ) and self.min_maturity is None
+        return (
+            not (self.kinds or self.sectors or self.countries or self.clusters)
+            and self.min_maturity is None
+        )
 
 
 class Catalog:
@@ -92,7 +93,7 @@ class Catalog:
     def _alloc(self, capacity: int) -> None:
         """Grow every column to ``capacity`` rows, keeping the existing rows."""
         for name, dtype, fill in self._COLUMNS:
-            column = np.full(capacity, fill, dtype=dtype)
+            column: np.ndarray = np.full(capacity, fill, dtype=dtype)
             old = getattr(self, name, None)
             if old is not None:
                 column[: len(old)] = old
@@ -111,7 +112,7 @@ class Catalog:
         return [self._profiles.get(int(i)) for i in org_ids]
 
     def all_ids(self) -> np.ndarray:
-        return self.ids[: self._n_rows][self.alive[: self._n_rows]]
+        return np.asarray(self.ids[: self._n_rows][self.alive[: self._n_rows]])
 
     def country_code_of(self, country: str) -> int:
         return self._countries.get(country, -2)
@@ -197,7 +198,7 @@ class Catalog:
 
     def filtered_ids(self, flt: CandidateFilter) -> np.ndarray:
         n = self._n_rows
-        return self.ids[:n][self.filter_mask(flt)]
+        return np.asarray(self.ids[:n][self.filter_mask(flt)])
 
     def passes(self, flt: CandidateFilter, org_ids: np.ndarray) -> np.ndarray:
         """Boolean per id: known and passing the filter."""

@@ -146,7 +146,9 @@ def load_benchmark(
 # --- per-query metrics -------------------------------------------------------------------------
 
 
-def reciprocal_rank(ranked: Sequence[str], positives: Iterable[str], k: int | None = MRR_CUTOFF) -> float:
+def reciprocal_rank(
+    ranked: Sequence[str], positives: Iterable[str], k: int | None = MRR_CUTOFF
+) -> float:
     """1 / (1-based rank of the best-ranked positive) within the top ``k``; 0 if none is there.
 
     ``k=None`` looks at the whole ranking (the README's reference MRR).
@@ -237,7 +239,9 @@ def evaluate_rankings(
             if not math.isnan(value):
                 sums[name] += value
                 counts[name] += 1
-    return {name: (sums[name] / counts[name] if counts[name] else math.nan) for name in METRIC_NAMES}
+    return {
+        name: (sums[name] / counts[name] if counts[name] else math.nan) for name in METRIC_NAMES
+    }
 
 
 def format_table(rows: Mapping[str, Mapping[str, float]]) -> str:
@@ -342,7 +346,9 @@ def adamic_adar_rankings(
     return rankings
 
 
-def baseline_rows(bench: Benchmark, seed: int = 0, mrr_cutoff: int | None = MRR_CUTOFF) -> dict[str, dict[str, float]]:
+def baseline_rows(
+    bench: Benchmark, seed: int = 0, mrr_cutoff: int | None = MRR_CUTOFF
+) -> dict[str, dict[str, float]]:
     """Metrics of the reference baselines, named as in the README's table."""
     return {
         "random": evaluate_rankings(bench, random_rankings(bench, seed), mrr_cutoff),

@@ -108,7 +108,8 @@ def explain(
 def _kind(profile: OrgProfile) -> str:
     """The kind with its article: 'an SME', 'a university'.
 
-    >>> _kind(OrgProfile(1, "x", "sme", (), "ES")), _kind(OrgProfile(1, "x", "university", (), "ES"))
+    >>> sme, uni = (OrgProfile(1, "x", k, (), "ES") for k in ("sme", "university"))
+    >>> _kind(sme), _kind(uni)
     ('an SME', 'a university')
     """
     label = KIND_LABELS.get(profile.kind, profile.kind)

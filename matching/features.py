@@ -42,7 +42,7 @@ def reciprocal_fit(offer_fit: np.ndarray, need_fit: np.ndarray) -> np.ndarray:
     a = np.clip(offer_fit, 0.0, None)
     b = np.clip(need_fit, 0.0, None)
     total = a + b
-    return np.divide(2 * a * b, total, out=np.zeros_like(total), where=total > 0)
+    return np.asarray(np.divide(2 * a * b, total, out=np.zeros_like(total), where=total > 0))
 
 
 def best_item_fit(

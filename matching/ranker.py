@@ -11,7 +11,7 @@ import numpy as np
 
 from embeddings import VectorIndex
 from graph import CollaborationGraph, GraphSnapshot
-from matching.catalog import Catalog, CandidateFilter, OrgProfile
+from matching.catalog import CandidateFilter, Catalog, OrgProfile
 from matching.diversity import mmr_select, profile_similarity
 from matching.explanation import explain
 from matching.features import QueryVectors, compute_features, query_vectors
@@ -196,7 +196,9 @@ def _finish(
         feats = {name: float(col[i]) for name, col in cols.items()}
         components = {
             **feats,
-            "text_score": float(sum(contributions[n][i] for n in contributions if n in _TEXT_FEATURES)),
+            "text_score": float(
+                sum(contributions[n][i] for n in contributions if n in _TEXT_FEATURES)
+            ),
             "graph_score": float(sum(contributions[n][i] for n in graph_parts)),
             "preference_bonus": float(bonus[i]),
         }
@@ -286,11 +288,20 @@ def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMat
 
     # The free text plays the part of a profile and of a need at once.
     text_query = QueryVectors(profile=search.vector, offers=None, seeks=search.vector)
-    need = {"seeks": (search.text,), "seek_vectors": search.vector[None, :].astype(np.float32)}
+    seeks = (search.text,)
+    seek_vectors = search.vector[None, :].astype(np.float32)
     anchor = (
-        replace(behalf, **need)
+        replace(behalf, seeks=seeks, seek_vectors=seek_vectors)
         if behalf is not None
-        else OrgProfile(id=-1, name="your search", kind="other", sectors=(), country="", **need)
+        else OrgProfile(
+            id=-1,
+            name="your search",
+            kind="other",
+            sectors=(),
+            country="",
+            seeks=seeks,
+            seek_vectors=seek_vectors,
+        )
     )
     cols = compute_features(
         query=anchor,

@@ -5,6 +5,7 @@ loaded from a versioned JSON artefact so the service, the batch job and the benc
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,9 +13,18 @@ import numpy as np
 
 DEFAULT_MODEL = Path(__file__).parent / "models" / "ranker-v1.json"
 
-_TRANSFORMS = {
-    "identity": lambda x: x,
-    "log1p": np.log1p,
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
+def _log1p(x: np.ndarray) -> np.ndarray:
+    return np.asarray(np.log1p(x))
+
+
+_TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": _identity,
+    "log1p": _log1p,
 }
 
 

@@ -1,4 +1,5 @@
-"""The controlled vocabularies MultiHelix matches on: stakeholder kinds, sectors, collaboration kinds.
+"""The controlled vocabularies MultiHelix matches on: stakeholder kinds, sectors, collaboration
+kinds.
 
 Codes are stable API values; labels are what the staff read in /docs and in explanations.
 """
@@ -9,7 +10,7 @@ from enum import StrEnum
 
 
 class StakeholderKind(StrEnum):
-    """Who an organisation is in the quadruple helix (industry, academia, care, public, citizens)."""
+    """Who an organisation is in the quadruple helix: industry, academia, care, public, citizens."""
 
     sme = "sme"
     large_company = "large_company"

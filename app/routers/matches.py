@@ -149,4 +149,3 @@ async def search_partners(ctx: Ctx, body: SearchRequest) -> dict[str, Any]:
         "interpreted_countries": named,
         "items": [match_item(m) for m in found],
     }
-

@@ -18,6 +18,10 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         503: "The service is starting or overloaded; retry later.",
     }
     return {
-        code: {"model": Problem, "description": text[code], "content": {"application/problem+json": {}}}
+        code: {
+            "model": Problem,
+            "description": text[code],
+            "content": {"application/problem+json": {}},
+        }
         for code in codes
     }

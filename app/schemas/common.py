@@ -6,7 +6,14 @@ import unicodedata
 from typing import Annotated, Any
 
 import pycountry
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 
 def _clean_text(value: str) -> str:
@@ -50,7 +57,9 @@ Slug = Annotated[
     StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$"),
 ]
 CountryCode = Annotated[
-    str, StringConstraints(min_length=2, max_length=2, strip_whitespace=True), AfterValidator(_country)
+    str,
+    StringConstraints(min_length=2, max_length=2, strip_whitespace=True),
+    AfterValidator(_country),
 ]
 Year = Annotated[int, Field(ge=1900, le=2100)]
 Maturity = Annotated[int, Field(ge=1, le=9, description="Technology readiness level, 1-9.")]

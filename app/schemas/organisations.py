@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -31,7 +31,7 @@ from matching.vocabulary import Sector, StakeholderKind
 Scheme = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Website = Annotated[str, StringConstraints(pattern=r"^https?://[^\s]{1,490}$", max_length=500)]
 
-_EXAMPLE = {
+_EXAMPLE: dict[str, Any] = {
     "name": "PathoVision Analytics SL",
     "kind": "sme",
     "sectors": ["diagnostics", "ai_and_data"],

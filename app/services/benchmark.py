@@ -126,7 +126,9 @@ def read_rankings(path: Path) -> dict[str, list[str]]:
                 try:
                     rank = int(row["rank"])
                 except ValueError:
-                    raise Unprocessable(f"{path}:{line}: rank {row['rank']!r} is not a number") from None
+                    raise Unprocessable(
+                        f"{path}:{line}: rank {row['rank']!r} is not a number"
+                    ) from None
                 by_query.setdefault(row["query_id"], []).append((rank, row["candidate_id"]))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise Unprocessable(f"{path}: unreadable ({exc})") from None

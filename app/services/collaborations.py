@@ -66,9 +66,7 @@ async def get_collaborations(ctx: ServiceContext, ids: Sequence[int]) -> list[di
     part = m.CollaborationParticipant
     async with ctx.db.read() as session:
         rows = (
-            (await session.execute(select(collab_t).where(collab_t.c.id.in_(ids))))
-            .mappings()
-            .all()
+            (await session.execute(select(collab_t).where(collab_t.c.id.in_(ids)))).mappings().all()
         )
         parts = (
             await session.execute(

@@ -62,12 +62,12 @@ def embedding_items(org: dict[str, Any], model_name: str) -> list[EmbeddingItem]
 def _normalised_mean(rows: np.ndarray) -> np.ndarray:
     mean = rows.mean(axis=0)
     norm = float(np.linalg.norm(mean))
-    return (mean / norm if norm > 0 else mean).astype(np.float32)
+    return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float32)
 
 
-def to_profile(org: dict[str, Any], vectors: dict[tuple[str, int], np.ndarray], dim: int) -> tuple[
-    OrgProfile, dict[str, np.ndarray]
-]:
+def to_profile(
+    org: dict[str, Any], vectors: dict[tuple[str, int], np.ndarray], dim: int
+) -> tuple[OrgProfile, dict[str, np.ndarray]]:
     """The ranker's view of an organisation plus its vectors per space (profile/offers/seeks)."""
     offers = tuple(org.get("offers") or ())
     seeks = tuple(org.get("seeks") or ())
@@ -192,7 +192,9 @@ class DerivedState:
         graph = CollaborationGraph.from_collaborations(
             [o["id"] for o in orgs], collaborations, reference_year=self.reference_year
         )
-        state = MatchingState(catalog=catalog, graph=graph, vectors=indexes, scorer=self.state.scorer)
+        state = MatchingState(
+            catalog=catalog, graph=graph, vectors=indexes, scorer=self.state.scorer
+        )
         state.refresh_snapshot()
         self.state = state
         timings["graph"] = time.perf_counter() - t0

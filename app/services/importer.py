@@ -319,7 +319,9 @@ def read_h2020(bench_dir: Path) -> ImportBatch:
     projects: dict[str, list[tuple[str, str]]] = defaultdict(list)
     project_year: dict[str, int] = {}
     project_parts: dict[str, str] = {}
-    for row in _csv_rows(parts_path, ("project_id", "org_id", "role", "type", "country", "start_date")):
+    for row in _csv_rows(
+        parts_path, ("project_id", "org_id", "role", "type", "country", "start_date")
+    ):
         org_id = row["org_id"]
         org_info.setdefault(org_id, (row["type"], row["country"]))
         role = "coordinator" if row["role"] == "coordinator" else "participant"
@@ -369,7 +371,7 @@ def read_h2020(bench_dir: Path) -> ImportBatch:
 def _csv_rows(path: Path, required: Sequence[str]) -> Iterator[dict[str, str]]:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
-        with opener(path, "rt", newline="", encoding="utf-8") as handle:  # type: ignore[operator]
+        with opener(path, "rt", newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             missing = [c for c in required if c not in (reader.fieldnames or [])]
             if missing:

@@ -89,6 +89,15 @@ def _country_names() -> dict[str, str]:
             value = getattr(country, attr, None)
             if value:
                 names[value] = country.alpha_2
-    names.update({"UK": "GB", "Britain": "GB", "England": "GB", "Wales": "GB", "Scotland": "GB",
-                  "USA": "US", "Holland": "NL"})
+    names.update(
+        {
+            "UK": "GB",
+            "Britain": "GB",
+            "England": "GB",
+            "Wales": "GB",
+            "Scotland": "GB",
+            "USA": "US",
+            "Holland": "NL",
+        }
+    )
     return names

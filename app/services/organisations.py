@@ -138,7 +138,9 @@ async def update_organisation(
             merged[key] = []
     items = embedding_items(merged, ctx.encoder_name)
     stored = await _stored_embeddings(ctx, org_id)
-    fresh = [it for it in items if stored.get((it.field, it.position), (None,))[0] != it.content_hash]
+    fresh = [
+        it for it in items if stored.get((it.field, it.position), (None,))[0] != it.content_hash
+    ]
     vectors = await ctx.embed(fresh)
     for it in items:
         if it not in vectors:
@@ -270,5 +272,7 @@ async def _flush_or_conflict(session: AsyncSession) -> None:
     except IntegrityError as exc:
         message = str(exc.orig).lower()
         if "external" in message or "scheme" in message or "unique" in message:
-            raise Conflict("an external id in this request already belongs to another organisation") from None
+            raise Conflict(
+                "an external id in this request already belongs to another organisation"
+            ) from None
         raise

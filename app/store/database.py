@@ -1,4 +1,5 @@
-"""Engine and session factory: SQLite tuned for durability (WAL, synchronous=FULL), or PostgreSQL."""
+"""Engine and session factory: SQLite tuned for durability (WAL, synchronous=FULL), or
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 
 class Database:

@@ -134,9 +134,7 @@ class CollaborationParticipant(Base):
     role: Mapped[str] = mapped_column(String(20), default="participant")
     position: Mapped[int] = mapped_column(Integer, default=0)
 
-    __table_args__ = (
-        Index("ix_collaboration_participants_organisation_id", "organisation_id"),
-    )
+    __table_args__ = (Index("ix_collaboration_participants_organisation_id", "organisation_id"),)
 
 
 class Embedding(Base):

@@ -40,9 +40,18 @@ async def test_bad_organisation_bodies_are_422(client: httpx.AsyncClient, body: 
 @pytest.mark.parametrize(
     "raw",
     [
-        pytest.param(b'{"name": "X", "kind": "sme", "sectors": [], "country": "ES", "maturity": NaN}', id="nan"),
-        pytest.param(b'{"name": "X", "kind": "sme", "sectors": [], "country": "ES", "maturity": Infinity}', id="inf"),
-        pytest.param(b'{"name": "\\ud800", "kind": "sme", "sectors": [], "country": "ES"}', id="lone-surrogate"),
+        pytest.param(
+            b'{"name": "X", "kind": "sme", "sectors": [], "country": "ES", "maturity": NaN}',
+            id="nan",
+        ),
+        pytest.param(
+            b'{"name": "X", "kind": "sme", "sectors": [], "country": "ES", "maturity": Infinity}',
+            id="inf",
+        ),
+        pytest.param(
+            b'{"name": "\\ud800", "kind": "sme", "sectors": [], "country": "ES"}',
+            id="lone-surrogate",
+        ),
         pytest.param(b'{"name": ', id="truncated-json"),
         pytest.param(b"[" * 100_000 + b"]" * 100_000, id="deep-json"),
         pytest.param(b"\xff\xfe garbage", id="not-utf8"),
@@ -101,11 +110,36 @@ async def test_bad_paths_and_queries_are_4xx(client: httpx.AsyncClient, path: st
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param({"kind": "project", "participants": [{"organisation_id": 1}]}, id="one-participant"),
-        pytest.param({"kind": "party", "participants": [{"organisation_id": 1}, {"organisation_id": 2}]}, id="bad-kind"),
-        pytest.param({"kind": "project", "weight": -1, "participants": [{"organisation_id": 1}, {"organisation_id": 2}]}, id="negative-weight"),
-        pytest.param({"kind": "project", "year": 3000, "participants": [{"organisation_id": 1}, {"organisation_id": 2}]}, id="future-year"),
-        pytest.param({"kind": "project", "participants": [{"organisation_id": 2**63}, {"organisation_id": 2}]}, id="huge-id"),
+        pytest.param(
+            {"kind": "project", "participants": [{"organisation_id": 1}]}, id="one-participant"
+        ),
+        pytest.param(
+            {"kind": "party", "participants": [{"organisation_id": 1}, {"organisation_id": 2}]},
+            id="bad-kind",
+        ),
+        pytest.param(
+            {
+                "kind": "project",
+                "weight": -1,
+                "participants": [{"organisation_id": 1}, {"organisation_id": 2}],
+            },
+            id="negative-weight",
+        ),
+        pytest.param(
+            {
+                "kind": "project",
+                "year": 3000,
+                "participants": [{"organisation_id": 1}, {"organisation_id": 2}],
+            },
+            id="future-year",
+        ),
+        pytest.param(
+            {
+                "kind": "project",
+                "participants": [{"organisation_id": 2**63}, {"organisation_id": 2}],
+            },
+            id="huge-id",
+        ),
     ],
 )
 async def test_bad_collaboration_bodies_are_422(client: httpx.AsyncClient, body: object) -> None:
@@ -123,7 +157,9 @@ async def test_bad_collaboration_bodies_are_422(client: httpx.AsyncClient, body:
         pytest.param({"text": "x" * 5_000}, id="too-long"),
         pytest.param({"text": "ok text", "limit": 0}, id="limit-0"),
         pytest.param({"text": "ok text", "on_behalf_of": 12345}, id="unknown-org"),
-        pytest.param({"text": "'; DROP TABLE organisations; --", "countries": ["XX"]}, id="bad-country"),
+        pytest.param(
+            {"text": "'; DROP TABLE organisations; --", "countries": ["XX"]}, id="bad-country"
+        ),
     ],
 )
 async def test_bad_searches_are_4xx(client: httpx.AsyncClient, body: object) -> None:

@@ -35,7 +35,10 @@ async def test_delete_collaboration_unlinks_the_graph(client: httpx.AsyncClient)
 
 async def test_links_to_missing_organisations_are_rejected(client: httpx.AsyncClient) -> None:
     a = await create_org(client, "A")
-    body = {"kind": "project", "participants": [{"organisation_id": a["id"]}, {"organisation_id": 999}]}
+    body = {
+        "kind": "project",
+        "participants": [{"organisation_id": a["id"]}, {"organisation_id": 999}],
+    }
     response = await client.post("/v1/collaborations", json=body)
     assert response.status_code == 422
     assert "999" in response.json()["detail"]

@@ -29,7 +29,10 @@ async def test_match_items_carry_score_components_and_reasons(client: httpx.Asyn
     me = await create_org(client, "Seeker", seeks=["clinical validation site for a diagnostic"])
     hub = await create_org(client, "Hospital hub", kind="hospital_or_care_provider", country="SE")
     cand = await create_org(
-        client, "Validator", country="SE", sectors=["medtech"],
+        client,
+        "Validator",
+        country="SE",
+        sectors=["medtech"],
         offers=["clinical validation site for a diagnostic"],
     )
     await link(client, me["id"], hub["id"])
@@ -84,15 +87,21 @@ async def test_filters_restrict_candidates(client: httpx.AsyncClient) -> None:
 
 async def test_limit_is_capped_and_unknown_org_is_404(client: httpx.AsyncClient) -> None:
     me = await create_org(client, "Me")
-    assert (await client.get(f"/v1/organisations/{me['id']}/matches", params={"limit": 101})).status_code == 422
+    assert (
+        await client.get(f"/v1/organisations/{me['id']}/matches", params={"limit": 101})
+    ).status_code == 422
     assert (await client.get("/v1/organisations/424242/matches")).status_code == 404
 
 
 async def test_diversity_spreads_countries(client: httpx.AsyncClient) -> None:
     me = await create_org(client, "Me", country="IT", seeks=["GMP manufacturing of viral vectors"])
     for i in range(6):
-        await create_org(client, f"FR {i}", country="FR", offers=["GMP manufacturing of viral vectors"])
-    await create_org(client, "DE", country="DE", offers=["GMP manufacturing of viral vector batches"])
+        await create_org(
+            client, f"FR {i}", country="FR", offers=["GMP manufacturing of viral vectors"]
+        )
+    await create_org(
+        client, "DE", country="DE", offers=["GMP manufacturing of viral vector batches"]
+    )
     url = f"/v1/organisations/{me['id']}/matches"
     plain = (await client.get(url, params={"limit": 3, "diversity": 0})).json()["items"]
     spread = (await client.get(url, params={"limit": 3, "diversity": 1})).json()["items"]
@@ -103,7 +112,9 @@ async def test_diversity_spreads_countries(client: httpx.AsyncClient) -> None:
 async def test_cross_preference_lifts_other_countries(client: httpx.AsyncClient) -> None:
     me = await create_org(client, "Me", country="ES", seeks=["pharmacovigilance services"])
     await create_org(client, "Local", country="ES", offers=["pharmacovigilance services"])
-    foreign = await create_org(client, "Foreign", country="IE", offers=["pharmacovigilance services"])
+    foreign = await create_org(
+        client, "Foreign", country="IE", offers=["pharmacovigilance services"]
+    )
     url = f"/v1/organisations/{me['id']}/matches"
     neutral = (await client.get(url, params={"cross_preference": 0, "diversity": 0})).json()
     keen = (await client.get(url, params={"cross_preference": 1, "diversity": 0})).json()

@@ -46,7 +46,9 @@ async def test_lookup_by_external_id(client: httpx.AsyncClient) -> None:
 
 async def test_duplicate_external_id_is_409_and_stores_nothing(client: httpx.AsyncClient) -> None:
     await create_org(client, "First", external_ids={"pic": "999"})
-    again = await client.post("/v1/organisations", json=org_body("Second", external_ids={"pic": "999"}))
+    again = await client.post(
+        "/v1/organisations", json=org_body("Second", external_ids={"pic": "999"})
+    )
     assert again.status_code == 409
     assert again.headers["content-type"] == "application/problem+json"
     assert await count_orgs(client) == 1

@@ -11,7 +11,5 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 def test_every_setting_is_documented_in_the_readme() -> None:
     text = README.read_text()
-    missing = [
-        name for name in Settings.model_fields if f"`MULTIHELIX_{name.upper()}`" not in text
-    ]
+    missing = [name for name in Settings.model_fields if f"`MULTIHELIX_{name.upper()}`" not in text]
     assert missing == []
