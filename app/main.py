@@ -16,6 +16,7 @@ from app.middleware import BodyGuard
 from app.routers import collaborations, matches, meta, organisations
 from app.services.context import ServiceContext
 from app.services.importer import import_batch, read_json
+from app.services.keys import count_api_keys, create_api_key
 from app.settings import Settings
 from embeddings import Encoder
 
@@ -38,6 +39,8 @@ Start with **GET /v1/organisations** to find an organisation's id, then
 Errors are RFC 9457 problem documents.
 """
 
+ROUTERS = (organisations.router, collaborations.router, matches.router, meta.router)
+
 TAGS = [
     {"name": "organisations", "description": "Members and other organisations of the network."},
     {
@@ -59,6 +62,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         async with open_service(settings, encoder=encoder) as ctx:
             if settings.load_demo_data and len(ctx.derived.state.catalog) == 0:
                 await load_demo(ctx)
+            if await count_api_keys(ctx.db) == 0:
+                await announce_first_admin_key(ctx)
             app.state.ctx = ctx
             log.info("MultiHelix ready in %.1f s", time.perf_counter() - started)
             try:
@@ -75,8 +80,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (organisations, collaborations, matches, meta):
-        app.include_router(router.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.add_middleware(BodyGuard, max_bytes=settings.max_request_bytes)
     return app
 
@@ -98,4 +103,20 @@ async def load_demo(ctx: ServiceContext) -> None:
         time.perf_counter() - started,
         report.organisations_created,
         report.collaborations_created,
+    )
+
+
+async def announce_first_admin_key(ctx: ServiceContext) -> None:
+    """Create the first admin key of an empty store and print it once, like a notebook token."""
+    created = await create_api_key(ctx.db, role="admin", label="first start")
+    print(
+        "\n" + "=" * 78 + "\n"
+        "  MultiHelix admin API key (shown once; keep it safe, revoke with\n"
+        "  `multihelix keys revoke " + created.prefix + "`):\n\n"
+        "      " + created.key + "\n\n"
+        "  Open /docs, click 'Authorize' and paste it. Make keys for staff, organisers,\n"
+        "  members and batch jobs with `multihelix keys create --role ROLE --tenant T`.\n"
+        + "=" * 78
+        + "\n",
+        flush=True,
     )

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 MINILM_NAME: Final = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIM: Final = 384
+MINILM_MAX_TOKENS: Final = 256
 # Measured by scripts/bench_embeddings.py on 2 CPU cores with 40-120 word profiles: 32, 64 and 128
 # are within noise of each other, 16 is slower. The model sorts texts by length before batching,
 # so a larger batch mostly adds padding work on mixed lengths and delays the first result.
@@ -68,6 +69,8 @@ class SentenceTransformerEncoder:
         self.batch_size = batch_size
         self._model = _load_offline(Path(model_dir) if model_dir is not None else None)
         self.dim = int(self._model.get_embedding_dimension() or MINILM_DIM)
+        # Word pieces read per text (the model's own setting); encode silently drops the rest.
+        self.max_tokens = int(self._model.max_seq_length or MINILM_MAX_TOKENS)
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         if not texts:
@@ -80,6 +83,10 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
         )
         return np.ascontiguousarray(rows, dtype=np.float32)
+
+    def token_count(self, text: str) -> int:
+        """Word pieces in ``text`` including the two special tokens, before any truncation."""
+        return len(self._model.tokenizer(text, truncation=False, verbose=False)["input_ids"])
 
 
 def _load_offline(model_dir: Path | None) -> SentenceTransformer:

@@ -29,6 +29,7 @@ class OrgProfile:
     region: str | None = None
     clusters: tuple[str, ...] = ()
     maturity: int | None = None
+    tenant: str | None = None
     offers: tuple[str, ...] = ()
     seeks: tuple[str, ...] = ()
     # One L2-normalised row per offer / seek item (float32), for "offers X which matches your

@@ -28,6 +28,20 @@ def main(argv: list[str] | None = None) -> int:
 
     sub.add_parser("migrate", help="bring the store's schema up to date")
 
+    keys = sub.add_parser("keys", help="API keys: create, revoke, list")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    kc = keys_sub.add_parser("create", help="create a key and print it (shown once)")
+    kc.add_argument(
+        "--role", required=True, choices=["admin", "staff", "organiser", "member", "batch"]
+    )
+    kc.add_argument("--tenant", help="the cluster a staff/organiser key works for")
+    kc.add_argument("--organisation", type=int, help="the organisation of a member key")
+    kc.add_argument("--label")
+    kc.add_argument("--expires-days", type=float, help="expire after this many days")
+    kr = keys_sub.add_parser("revoke", help="revoke a key (by key, prefix or id)")
+    kr.add_argument("key")
+    keys_sub.add_parser("list", help="list keys (never their secrets)")
+
     bench = sub.add_parser("bench", help="match quality on the H2020 health benchmark")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True)
     rank = bench_sub.add_parser("rank", help="rank each query's new partners with the product")
@@ -59,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_import(args.files, args.h2020))
     if args.command == "migrate":
         return asyncio.run(_migrate())
+    if args.command == "keys":
+        return asyncio.run(_keys(args))
     if args.command == "bench" and args.bench_command == "rank":
         return asyncio.run(_bench_rank(args))
     if args.command == "bench" and args.bench_command == "evaluate":
@@ -171,6 +187,49 @@ def _bench_evaluate(args: argparse.Namespace) -> int:
     print(format_table(rows))
     args.out.write_text(json.dumps(rows, indent=2) + "\n")
     print(f"wrote {args.out}")
+    return 0
+
+
+async def _keys(args: argparse.Namespace) -> int:
+    from app.errors import DomainError
+    from app.services.keys import create_api_key, list_api_keys, revoke_api_key
+    from app.settings import Settings
+    from app.store.database import Database
+    from app.store.schema import upgrade_schema
+
+    db = Database(Settings().database_url)
+    try:
+        await upgrade_schema(db)
+        if args.keys_command == "create":
+            created = await create_api_key(
+                db,
+                role=args.role,
+                tenant=args.tenant,
+                organisation_id=args.organisation,
+                label=args.label,
+                expires_in_days=args.expires_days,
+            )
+            print(created.key)
+            print(
+                f"(id {created.id}, role {created.role}, tenant {created.tenant or '-'}; "
+                "shown once: store it now)",
+                file=sys.stderr,
+            )
+        elif args.keys_command == "revoke":
+            key_id = await revoke_api_key(db, args.key)
+            print(f"revoked key {key_id}")
+        else:
+            for k in await list_api_keys(db):
+                state = "revoked" if k.revoked_at else "active"
+                print(
+                    f"{k.id}\t{k.prefix}\t{k.role}\t{k.tenant or '-'}\t"
+                    f"{k.organisation_id or '-'}\t{state}\texpires {k.expires_at or 'never'}"
+                )
+    except (DomainError, ValueError) as exc:
+        print(f"keys {args.keys_command} failed: {getattr(exc, 'detail', exc)}", file=sys.stderr)
+        return 1
+    finally:
+        await db.dispose()
     return 0
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.main import create_app
+from app.services.keys import create_api_key
 from app.settings import Settings
 from embeddings import Encoder, load_encoder
 
@@ -78,13 +79,46 @@ def make_settings(url: str, tmp_path: Path, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
+class Service:
+    """A running app with a way to mint clients for any role."""
+
+    def __init__(self, app: Any, asgi: Any) -> None:
+        self.app = app
+        self.asgi = asgi
+
+    @property
+    def ctx(self) -> Any:
+        return self.app.state.ctx
+
+    async def client(
+        self,
+        role: str = "admin",
+        *,
+        tenant: str | None = None,
+        organisation_id: int | None = None,
+    ) -> httpx.AsyncClient:
+        created = await create_api_key(
+            self.ctx.db, role=role, tenant=tenant, organisation_id=organisation_id
+        )
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.asgi),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {created.key}"},
+        )
+
+
 @pytest.fixture
-async def client(
+async def service(
     store_url: str, tmp_path: Path, hashing_encoder: Encoder
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An in-process client of an app on an empty store (hashing encoder)."""
+) -> AsyncIterator[Service]:
+    """An app on an empty store (hashing encoder), started and stopped around the test."""
     app = create_app(make_settings(store_url, tmp_path), encoder=hashing_encoder)
     async with LifespanManager(app, startup_timeout=120) as manager:
-        transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            yield http
+        yield Service(app, manager.app)
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    """An admin client of an app on an empty store."""
+    async with await service.client("admin") as http:
+        yield http

@@ -6,11 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from app.auth import Reader, check_read
 from app.dependencies import Ctx
+from app.errors import NotFound
 from app.routers.responses import errors
 from app.schemas.common import Slug
 from app.schemas.matches import MatchList, SearchRequest, SearchResult
 from app.services import matches as service
+from app.services.context import ServiceContext
 from matching.catalog import CandidateFilter
 from matching.ranker import (
     DEFAULT_CROSS_PREFERENCE,
@@ -55,10 +58,13 @@ def match_item(match: ScoredMatch) -> dict[str, Any]:
 
 
 @router.get(
-    "/v1/organisations/{org_id}/matches", response_model=MatchList, responses=errors(404, 422)
+    "/v1/organisations/{org_id}/matches",
+    response_model=MatchList,
+    responses=errors(401, 403, 404, 422),
 )
 async def get_matches(
     ctx: Ctx,
+    principal: Reader,
     org_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="How many partners.")] = 10,
     kind: Annotated[list[StakeholderKind], Query(max_length=10)] = [],  # noqa: B006
@@ -112,6 +118,7 @@ async def get_matches(
         diversity=diversity,
         include_existing=include_existing,
     )
+    check_read(principal, _visibility(ctx, org_id))
     found = await service.find_matches(ctx, org_id, query)
     return {
         "organisation_id": org_id,
@@ -120,14 +127,18 @@ async def get_matches(
     }
 
 
-@router.post("/v1/search", response_model=SearchResult, responses=errors(404, 413, 415, 422))
-async def search_partners(ctx: Ctx, body: SearchRequest) -> dict[str, Any]:
+@router.post(
+    "/v1/search", response_model=SearchResult, responses=errors(401, 403, 404, 413, 415, 422)
+)
+async def search_partners(ctx: Ctx, principal: Reader, body: SearchRequest) -> dict[str, Any]:
     """Free-text partner search: "AI-based diagnostics partner in Spain".
 
     The text is embedded and matched against profiles and offers; countries named in it
     lift organisations there (use `countries` to restrict instead). With `on_behalf_of`, the
     searching organisation's own network also counts and its partners are left out.
     """
+    if body.on_behalf_of is not None:
+        check_read(principal, _visibility(ctx, body.on_behalf_of))
     named = service.countries_named_in(body.text)
     found = await service.search(
         ctx,
@@ -149,3 +160,11 @@ async def search_partners(ctx: Ctx, body: SearchRequest) -> dict[str, Any]:
         "interpreted_countries": named,
         "items": [match_item(m) for m in found],
     }
+
+
+def _visibility(ctx: ServiceContext, org_id: int) -> dict[str, Any]:
+    """What access checks need, from memory: matching must not wait on the store."""
+    profile = ctx.derived.state.catalog.get(org_id)
+    if profile is None:
+        raise NotFound(f"organisation {org_id} does not exist")
+    return {"id": profile.id, "tenant": profile.tenant}

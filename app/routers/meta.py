@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
+from app.auth import public
 from app.dependencies import Ctx
 from matching.vocabulary import KIND_LABELS, SECTOR_LABELS, CollaborationKind
 
-router = APIRouter(tags=["service"])
+router = APIRouter(tags=["service"], dependencies=[Depends(public())])
 
 
 @router.get("/health")

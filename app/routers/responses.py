@@ -10,6 +10,9 @@ from app.schemas.common import Problem
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {
         400: "Malformed request (e.g. JSON nested too deeply).",
+        401: "No API key, or an unknown, expired or revoked one.",
+        403: "The key's role may not do this to an object it can see.",
+        429: "Too many requests for this key; retry after `Retry-After` seconds.",
         404: "No such object.",
         409: "Conflicts with stored data (e.g. an external id that is already taken).",
         413: "Request body too large.",

@@ -149,6 +149,9 @@ class OrganisationRead(BaseModel):
     website: str | None
     external_ids: dict[str, str]
     is_demo: bool = Field(description="Part of the fictional demo data set.")
+    tenant: str | None = Field(
+        description="The cluster that manages this record; null = network-wide."
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 
 from app.errors import NotFound, Unprocessable
 from app.services.context import ServiceContext
@@ -16,16 +16,23 @@ from graph import Collaboration as GraphCollaboration
 
 
 async def create_collaborations(
-    ctx: ServiceContext, payloads: Sequence[dict[str, Any]], *, is_demo: bool = False
+    ctx: ServiceContext,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    is_demo: bool = False,
+    tenants: tuple[str, ...] | None = None,
 ) -> list[dict[str, Any]]:
-    """Create collaborations atomically; every participant must exist."""
+    """Create collaborations atomically; every participant must exist (and be visible to the
+    caller: ``tenants`` as in :func:`visible_condition`)."""
     wanted = {p["organisation_id"] for payload in payloads for p in payload["participants"]}
     async with ctx.db.write_lock:
         async with ctx.db.sessions() as session, session.begin():
             known = set(
                 (
                     await session.scalars(
-                        select(m.Organisation.id).where(m.Organisation.id.in_(wanted))
+                        select(m.Organisation.id).where(
+                            m.Organisation.id.in_(wanted), *_org_visible(tenants)
+                        )
                     )
                 ).all()
             )
@@ -83,7 +90,39 @@ async def get_collaborations(ctx: ServiceContext, ids: Sequence[int]) -> list[di
     return [by_id[i] for i in ids if i in by_id]
 
 
-async def get_collaboration(ctx: ServiceContext, collab_id: int) -> dict[str, Any]:
+def _org_visible(tenants: tuple[str, ...] | None) -> list[Any]:
+    """Conditions on Organisation for records of these tenants or network-wide (None = all)."""
+    if tenants is None:
+        return []
+    return [or_(m.Organisation.tenant.in_(tenants), m.Organisation.tenant.is_(None))]
+
+
+def _collab_visible(tenants: tuple[str, ...] | None) -> list[Any]:
+    """A collaboration is visible when one of its participants is."""
+    if tenants is None:
+        return []
+    part = m.CollaborationParticipant
+    return [
+        m.Collaboration.id.in_(
+            select(part.collaboration_id)
+            .join(m.Organisation, m.Organisation.id == part.organisation_id)
+            .where(*_org_visible(tenants))
+        )
+    ]
+
+
+async def get_collaboration(
+    ctx: ServiceContext, collab_id: int, *, tenants: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    if tenants is not None:
+        async with ctx.db.read() as session:
+            visible = await session.scalar(
+                select(m.Collaboration.id).where(
+                    m.Collaboration.id == collab_id, *_collab_visible(tenants)
+                )
+            )
+        if visible is None:
+            raise NotFound(f"collaboration {collab_id} does not exist")
     found = await get_collaborations(ctx, [collab_id])
     if not found:
         raise NotFound(f"collaboration {collab_id} does not exist")
@@ -98,9 +137,10 @@ async def list_collaborations(
     reference: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    tenants: tuple[str, ...] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     collab = m.Collaboration
-    conditions: list[Any] = []
+    conditions: list[Any] = _collab_visible(tenants)
     if organisation_id is not None:
         conditions.append(
             collab.id.in_(
@@ -127,7 +167,10 @@ async def list_collaborations(
     return await get_collaborations(ctx, list(ids)), int(total or 0)
 
 
-async def delete_collaboration(ctx: ServiceContext, collab_id: int) -> None:
+async def delete_collaboration(
+    ctx: ServiceContext, collab_id: int, *, tenants: tuple[str, ...] | None = None
+) -> None:
+    await get_collaboration(ctx, collab_id, tenants=tenants)
     async with ctx.db.write_lock:
         async with ctx.db.sessions() as session, session.begin():
             result = await session.execute(

@@ -87,6 +87,7 @@ def to_profile(
         region=org.get("region"),
         clusters=tuple(org.get("clusters") or ()),
         maturity=org.get("maturity"),
+        tenant=org.get("tenant"),
         offers=offers,
         seeks=seeks,
         offer_vectors=offer_vectors,

@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio.to_thread
 import numpy as np
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,9 +63,16 @@ async def list_organisations(
     name_contains: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    tenants: tuple[str, ...] | None = None,
+    only_id: int | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
+    """``tenants``: only records of these tenants plus network-wide ones (None = all)."""
     org = m.Organisation
     conditions: list[Any] = []
+    if tenants is not None:
+        conditions.append(or_(org.tenant.in_(tenants), org.tenant.is_(None)))
+    if only_id is not None:
+        conditions.append(org.id == only_id)
     if kinds:
         conditions.append(org.kind.in_(kinds))
     if countries:
@@ -99,7 +106,11 @@ async def list_organisations(
 
 
 async def create_organisations(
-    ctx: ServiceContext, payloads: Sequence[dict[str, Any]], *, is_demo: bool = False
+    ctx: ServiceContext,
+    payloads: Sequence[dict[str, Any]],
+    *,
+    is_demo: bool = False,
+    tenant: str | None = None,
 ) -> list[dict[str, Any]]:
     """Create organisations atomically (all or none), embedding their texts first."""
     _check_external_id_duplicates(payloads)
@@ -110,7 +121,7 @@ async def create_organisations(
         async with ctx.db.sessions() as session, session.begin():
             rows = []
             for payload, group in zip(payloads, items, strict=True):
-                row = m.Organisation(created_at=now, updated_at=now, is_demo=is_demo)
+                row = m.Organisation(created_at=now, updated_at=now, is_demo=is_demo, tenant=tenant)
                 _assign(row, payload)
                 session.add(row)
                 rows.append((row, group))

@@ -24,7 +24,7 @@ async def upgrade_schema(database: Database) -> None:
     """Bring the store's schema to the newest revision (idempotent)."""
 
     def _upgrade(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), "head")
+        command.upgrade(alembic_config(connection), "heads")
 
     async with database.engine.begin() as connection:
         await connection.run_sync(_upgrade)

@@ -13,6 +13,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from app.main import create_app
+from app.services.keys import create_api_key
 from embeddings import Encoder
 from tests.conftest import make_settings
 
@@ -43,8 +44,13 @@ class CountingEncoder:
 async def serve(url: str, tmp_path: Path, encoder: Encoder) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(url, tmp_path, load_demo_data=True), encoder=encoder)
     async with LifespanManager(app, startup_timeout=300) as manager:
+        key = await create_api_key(app.state.ctx.db, role="admin")
         transport = httpx.ASGITransport(app=manager.app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {key.key}"},
+        ) as http:
             yield http
 
 
