@@ -13,7 +13,17 @@ from fastapi import FastAPI
 from app.bootstrap import open_service
 from app.errors import install_error_handlers
 from app.middleware import BodyGuard
-from app.routers import collaborations, matches, meta, organisations
+from app.routers import (
+    collaborations,
+    consortia,
+    events,
+    matches,
+    meta,
+    network,
+    organisations,
+    privacy,
+    rerank,
+)
 from app.services.context import ServiceContext
 from app.services.importer import import_batch, read_json
 from app.services.keys import count_api_keys, create_api_key
@@ -39,7 +49,17 @@ Start with **GET /v1/organisations** to find an organisation's id, then
 Errors are RFC 9457 problem documents.
 """
 
-ROUTERS = (organisations.router, collaborations.router, matches.router, meta.router)
+ROUTERS = (
+    organisations.router,
+    collaborations.router,
+    matches.router,
+    privacy.router,
+    rerank.router,
+    events.router,
+    network.router,
+    consortia.router,
+    meta.router,
+)
 
 TAGS = [
     {"name": "organisations", "description": "Members and other organisations of the network."},

@@ -487,7 +487,8 @@ def _calibrated_nprobe(
     query_slots = np.where(np.arange(n_queries) < n_queries // 2, own_slots, -1)
     partners = rows[rng.choice(n, size=n_queries)]
     queries = np.where((query_slots >= 0)[:, None], rows[own_slots], rows[own_slots] + partners)
-    queries = np.ascontiguousarray(queries / np.linalg.norm(queries, axis=1, keepdims=True))
+    norms = np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+    queries = np.ascontiguousarray(queries / norms, dtype=np.float32)
     exact = np.empty((n_queries, k), dtype=np.int64)
     for start in range(0, n_queries, 32):  # bounded memory: 32 x n scores at a time
         scores = queries[start : start + 32] @ rows.T
@@ -505,10 +506,7 @@ def _calibrated_nprobe(
             hits[row] = len(np.intersect1d(approximate, exact[row], assume_unique=True))
         # Each kind of query must reach the target on its own; easy ones must not hide hard ones.
         is_own = query_slots >= 0
-        return (
-            min(float(hits[is_own].mean()), float(hits[~is_own].mean() if (~is_own).any() else k))
-            / k
-        )
+        return min(float(group.mean()) for group in (hits[is_own], hits[~is_own]) if len(group)) / k
 
     max_nprobe = max(1, int(ivf.nlist * _MAX_NPROBE_FRACTION))
     low, high = 0, 1  # recall(low) < target (0 = nothing probed); find the first high that passes
