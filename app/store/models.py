@@ -171,3 +171,44 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Person(Base):
+    """A delegate, expert or contact person: personal data, held under a legal basis."""
+
+    __tablename__ = "persons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    tenant: Mapped[str | None] = mapped_column(String(80), index=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    job_title: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    expertise: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # pending | given | withdrawn: withdrawn removes the person from every result at once.
+    consent_state: Mapped[str] = mapped_column(String(20), default="pending")
+    # consent | contract | legitimate_interest | public_interest (GDPR art. 6)
+    legal_basis: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(300))
+    consent_updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ContactGrant(Base):
+    """Permission for an organisation to see a person's contact details (e.g. after a meeting
+    between them was accepted). Without a grant only staff of the person's tenant see them."""
+
+    __tablename__ = "contact_grants"
+
+    person_id: Mapped[int] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
+    )
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
