@@ -39,6 +39,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     allowed = frozenset(roles) | {Role.admin}
 
     async def dependency(
+        request: Request,
         ctx: Ctx,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Principal:
@@ -47,6 +48,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
         principal = await verify_api_key(ctx.db, credentials.credentials)
         if principal is None:
             raise Unauthenticated("the API key is unknown, expired or revoked")
+        request.state.principal = principal  # the audit middleware records who wrote
         if principal.role not in allowed:
             names = ", ".join(sorted(r.value for r in allowed))
             raise Forbidden(f"this needs one of the roles: {names}")

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from app.bootstrap import open_service
 from app.errors import install_error_handlers
+from app.limits import ExpensiveRoutes, Idempotency, RateLimit
 from app.middleware import BodyGuard
 from app.routers import (
     collaborations,
@@ -102,7 +103,18 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    # The last added runs first: rate limit, body guard, idempotency, then ranking limits.
+    app.add_middleware(
+        ExpensiveRoutes,
+        max_concurrent=settings.max_concurrent_matches,
+        max_queued=settings.max_queued_matches,
+        timeout_s=settings.match_timeout_s,
+    )
+    app.add_middleware(Idempotency)
     app.add_middleware(BodyGuard, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+    )
     return app
 
 

@@ -48,3 +48,37 @@ class Settings(BaseSettings):
     embed_batch_size: int = Field(
         default=64, ge=1, le=1024, description="Largest batch of texts sent to the model at once."
     )
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        ge=0,
+        le=1_000_000,
+        description="Requests per second each API key may make on average (token bucket, per "
+        "process); over it: 429 with Retry-After. 0 turns rate limiting off.",
+    )
+    rate_limit_burst: int = Field(
+        default=200,
+        ge=1,
+        le=1_000_000,
+        description="Requests a key may make in a burst before the per-second rate applies.",
+    )
+    max_concurrent_matches: int = Field(
+        default=4,
+        ge=1,
+        le=256,
+        description="Match and search requests ranked at the same time (per process); more "
+        "wait in a queue.",
+    )
+    max_queued_matches: int = Field(
+        default=32,
+        ge=0,
+        le=100_000,
+        description="Match and search requests that may wait for a ranking slot; beyond that "
+        "503 with Retry-After, so latency stays bounded under overload.",
+    )
+    match_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=3600,
+        description="Longest a match or search request may take, waiting included; then 503 "
+        "with Retry-After.",
+    )

@@ -1,27 +1,31 @@
 """Offline quality measurement of partner rankings on the H2020-health temporal benchmark.
 
-The benchmark directory (``/work/shared/benchmarks/h2020-health`` in this project) holds organisations,
-the collaboration history before a cut-off and, for the dev queries, the partners each query organisation
-actually met for the first time afterwards.  This module loads it, scores a mapping
-``{query_id: [candidate ids, best first]}`` with the benchmark's protocol, and computes the reference
-baselines with the same code so that a new ranker is always compared like for like.
+The benchmark directory (``/work/shared/benchmarks/h2020-health`` in this project) holds
+organisations, the collaboration history before a cut-off and, for the dev queries, the partners
+each query organisation actually met for the first time afterwards.  This module loads it, scores a
+mapping ``{query_id: [candidate ids, best first]}`` with the benchmark's protocol, and computes the
+reference baselines with the same code so that a new ranker is always compared like for like.
 
 Protocol (from the benchmark README):
 
-* a ranking is cleaned before scoring: the query itself, every organisation already connected to it
-  before the cut-off (``edges_hist_allprog_agg``), ids outside ``orgs.csv`` and repeated ids are dropped;
-  order is otherwise kept;
-* positives are the query's held-out partners; a positive missing from the ranking counts as not found;
+* a ranking is cleaned before scoring: the query itself, every organisation already connected to
+  it before the cut-off (``edges_hist_allprog_agg``), ids outside ``orgs.csv`` and repeated ids are
+  dropped; order is otherwise kept;
+* positives are the query's held-out partners; a positive missing from the ranking counts as not
+  found;
 * per query: MRR@100 (1/rank of the best-ranked positive, 0 if none in the top 100), Hits@10,
-  Recall@10/50/100 (share of the query's positives in the top K) and Recall@50 over the cross-type and
-  over the cross-country positives only;
+  Recall@10/50/100 (share of the query's positives in the top K) and Recall@50 over the cross-type
+  and over the cross-country positives only;
 * every metric is the plain mean over queries.  Every dev query has at least one positive; the
-  cross-type (cross-country) Recall@50 is averaged over the queries that have at least one cross-type
-  (cross-country) positive, since the share of an empty set is undefined.  A query that the ranker
-  returns nothing for scores 0 everywhere.
+  cross-type (cross-country) Recall@50 is averaged over the queries that have at least one
+  cross-type (cross-country) positive, since the share of an empty set is undefined.  A query that
+  the ranker returns nothing for scores 0 everywhere.
 
-The README's reference table uses MRR without a cut-off; :func:`evaluate_rankings` can reproduce that
-with ``mrr_cutoff=None``.  Baseline ties are broken randomly with a seeded generator, as the README's are.
+The README's reference table uses MRR without a cut-off; :func:`evaluate_rankings` can reproduce
+that with ``mrr_cutoff=None``.  Baseline ties are broken randomly with a seeded generator, as the
+README's are.  The README's popularity row uses the degree over *all* organisations of
+``participations_hist`` (outsiders included); the degree among benchmark organisations only gives a
+much stronger row (MRR 0.338), so :attr:`Benchmark.history_degree` follows the README.
 """
 
 from __future__ import annotations
@@ -88,7 +92,8 @@ def load_benchmark(
     bench_dir: Path | str, split: str = "dev", *, heldout: Path | str | None = None
 ) -> Benchmark:
     """Read ``orgs.csv``, ``edges_hist_allprog_agg.csv.gz``, ``edges_hist_domain.csv.gz``,
-    ``participations_hist.csv.gz`` and ``heldout_<split>.csv`` (or ``heldout``) from ``bench_dir``."""
+    ``participations_hist.csv.gz`` and ``heldout_<split>.csv`` (or ``heldout``) from
+    ``bench_dir``."""
     root = Path(bench_dir)
     heldout_path = Path(heldout) if heldout is not None else root / f"heldout_{split}.csv"
     org_type: dict[str, str] = {}
@@ -179,7 +184,7 @@ def hits_at_k(ranked: Sequence[str], positives: Iterable[str], k: int) -> float:
 
 
 def recall_at_k(ranked: Sequence[str], positives: Iterable[str], k: int) -> float:
-    """Share of ``positives`` found in the top ``k`` (the denominator is all positives, not min(k, n)).
+    """Share of ``positives`` found in the top ``k`` (denominator: all positives, not min(k, n)).
 
     Undefined (``nan``) when there are no positives.
 
@@ -195,7 +200,10 @@ def recall_at_k(ranked: Sequence[str], positives: Iterable[str], k: int) -> floa
 
 
 def clean_ranking(bench: Benchmark, query_id: str, ranked: Iterable[str]) -> list[str]:
-    """Drop the query, organisations already connected to it, unknown ids and repeats; keep order."""
+    """Drop the query, organisations already connected to it, unknown ids and repeats.
+
+    Order is otherwise kept.
+    """
     excluded = bench.connected.get(query_id, frozenset())
     seen: set[str] = set()
     cleaned: list[str] = []
@@ -214,7 +222,8 @@ def evaluate_rankings(
 ) -> dict[str, float]:
     """Protocol metrics (see :data:`METRIC_NAMES`) averaged over the benchmark's queries.
 
-    Only the first 100 cleaned candidates of each ranking matter (all of it for ``mrr_cutoff=None``).
+    Only the first 100 cleaned candidates of each ranking matter (all of it with
+    ``mrr_cutoff=None``).
     Queries absent from ``rankings`` score 0; keys that are not queries are ignored.
     """
     sums = dict.fromkeys(METRIC_NAMES, 0.0)
@@ -304,8 +313,10 @@ def popularity_rankings(bench: Benchmark, seed: int = 0) -> dict[str, list[str]]
 def adamic_adar_scores(
     org_ids: Sequence[str], pairs: Iterable[tuple[str, str]], query_ids: Sequence[str]
 ) -> NDArray[np.float64]:
-    """Adamic-Adar of each query with every organisation on the simple graph of ``pairs``:
-    ``AA(q, c) = sum over common neighbours z of 1 / ln(deg z)``.  Shape (len(query_ids), len(org_ids)).
+    """Adamic-Adar of each query with every organisation on the simple graph of ``pairs``.
+
+    ``AA(q, c) = sum over common neighbours z of 1 / ln(deg z)``; shape
+    (len(query_ids), len(org_ids)); a query's score with itself is 0.
 
     >>> adamic_adar_scores(["a", "b", "c"], [("a", "b"), ("b", "c")], ["a"]).round(3).tolist()
     [[0.0, 0.0, 1.443]]
@@ -320,6 +331,7 @@ def adamic_adar_scores(
     weight = np.where(degree > 1, 1.0 / np.log(np.maximum(degree, 2.0)), 0.0)
     rows = adjacency[[index[q] for q in query_ids]]
     scores: NDArray[np.float64] = (rows * weight) @ adjacency
+    scores[np.arange(len(query_ids)), [index[q] for q in query_ids]] = 0.0
     return scores
 
 

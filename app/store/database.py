@@ -17,6 +17,13 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.orm import Session
+
+
+class StoreSession(Session):
+    """The sync session behind every store session: commit hooks (e.g. the idempotency
+    record written in the same transaction as a request's first write, app/limits.py) listen
+    on this class, so they never see sessions of other engines."""
 
 
 class Database:
@@ -43,7 +50,9 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.sessions = async_sessionmaker(
+            self.engine, expire_on_commit=False, sync_session_class=StoreSession
+        )
         self.write_lock = asyncio.Lock()
 
     @asynccontextmanager

@@ -1,0 +1,593 @@
+"""GDPR use cases: the append-only audit log, erasure of a person or an organisation with
+everything derived from it, and export of everything held about one."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from sqlalchemy import Column, ColumnElement, Table, and_, delete, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import Forbidden, can_read_organisation
+from app.errors import Conflict, NotFound
+from app.services.context import ServiceContext
+from app.services.derived import load_organisations
+from app.services.keys import Principal, Role
+from app.services.people import load_managed_person, person_view
+from app.store import models as m
+from app.store.database import Database
+from app.store.models import Base, utcnow
+from app.store.privacy_models import AuditEntry
+
+log = logging.getLogger("multihelix")
+
+# Exports are bounded so one request cannot build an unbounded document.
+EXPORT_ROW_LIMIT = 10_000
+# Column names never exported from other tables, whatever they hold.
+_SECRET_MARKERS = ("secret", "password", "token")
+
+EraseFromRuns = Callable[[AsyncSession, int], Awaitable[int]]
+
+
+# -- audit log -------------------------------------------------------------------------------
+def audit_entry(
+    principal: Principal | None,
+    *,
+    action: str,
+    method: str,
+    path: str,
+    status: int,
+    subject_kind: str | None,
+    subject_id: int | None,
+    tenant: str | None,
+) -> AuditEntry:
+    """An audit row: ids, kinds and codes only (never a name, e-mail or query string)."""
+    actor_tenant = principal.tenant if principal is not None else None
+    return AuditEntry(
+        at=utcnow(),
+        actor_key_id=principal.key_id if principal is not None else None,
+        actor_role=principal.role.value if principal is not None else None,
+        actor_tenant=actor_tenant,
+        action=action,
+        method=method[:10],
+        path=path[:300],
+        status=status,
+        subject_kind=subject_kind,
+        subject_id=subject_id,
+        tenant=tenant or actor_tenant,
+    )
+
+
+async def record(db: Database, entry: AuditEntry) -> None:
+    """Append one entry in its own transaction (the middleware's writes)."""
+    async with db.write_lock:
+        async with db.sessions() as session, session.begin():
+            session.add(entry)
+
+
+async def person_tenant(db: Database, person_id: int) -> str | None:
+    async with db.read() as session:
+        tenant = await session.scalar(select(m.Person.tenant).where(m.Person.id == person_id))
+    return tenant
+
+
+async def list_audit(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    action: str | None = None,
+    subject_kind: str | None = None,
+    subject_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Newest first. Admin reads every entry; staff the entries about their cluster's records
+    and those made by their cluster's keys."""
+    entry = AuditEntry
+    conditions: list[ColumnElement[bool]] = []
+    if not principal.is_admin:
+        conditions.append(
+            or_(entry.tenant == principal.tenant, entry.actor_tenant == principal.tenant)
+        )
+    if action is not None:
+        conditions.append(entry.action == action)
+    if subject_kind is not None:
+        conditions.append(entry.subject_kind == subject_kind)
+    if subject_id is not None:
+        conditions.append(entry.subject_id == subject_id)
+    async with ctx.db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(entry).where(*conditions))
+        rows = (
+            await session.scalars(
+                select(entry)
+                .where(*conditions)
+                .order_by(entry.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        ).all()
+    return [_audit_dict(r) for r in rows], int(total or 0)
+
+
+def _audit_dict(row: AuditEntry) -> dict[str, Any]:
+    return {c.name: getattr(row, c.name) for c in AuditEntry.__table__.columns}
+
+
+# -- erasure ---------------------------------------------------------------------------------
+async def erase_person(
+    ctx: ServiceContext, principal: Principal, person_id: int, *, path: str
+) -> dict[str, Any]:
+    """Remove a person, its contact grants and every row that refers to it, in one transaction
+    with its audit entry."""
+    async with ctx.db.write_lock:
+        async with ctx.db.sessions() as session, session.begin():
+            row = await load_managed_person(session, principal, person_id)
+            tenant = row.tenant
+            grants = await _delete_count(
+                session, delete(m.ContactGrant).where(m.ContactGrant.person_id == person_id)
+            )
+            await session.delete(row)
+            await _flush_or_conflict(session, "person", person_id)
+            entry = audit_entry(
+                principal,
+                action="erasure",
+                method="DELETE",
+                path=path,
+                status=204,
+                subject_kind="person",
+                subject_id=person_id,
+                tenant=tenant,
+            )
+            session.add(entry)
+            await session.flush()
+            return _receipt(entry, persons=1, grants=grants, collaborations=0, rankings=None)
+
+
+async def erase_organisation(
+    ctx: ServiceContext, principal: Principal, org_id: int, *, path: str
+) -> dict[str, Any]:
+    """Remove an organisation and everything derived from it, in one transaction: its rows
+    (sectors, clusters, external ids, embeddings, links, member keys, by cascade), its people
+    and their contact grants, grants it holds, collaborations left with one participant, and
+    every precomputed ranking naming it; then its vectors, catalogue entry and graph node.
+    One audit entry per erased subject records it without personal data."""
+    erase_from_runs = _ranking_eraser()
+    async with ctx.db.write_lock:
+        async with ctx.db.sessions() as session, session.begin():
+            org = await session.get(m.Organisation, org_id)
+            if org is None or not _may_read_organisation(principal, org):
+                raise NotFound(f"organisation {org_id} does not exist")
+            if not (principal.is_admin or _owning_staff(principal, org.tenant)):
+                raise Forbidden(
+                    f"only admin and the staff of its cluster may erase organisation {org_id}"
+                )
+            tenant = org.tenant
+            person_ids = list(
+                (
+                    await session.scalars(
+                        select(m.Person.id).where(m.Person.organisation_id == org_id)
+                    )
+                ).all()
+            )
+            grants = await _delete_count(
+                session,
+                delete(m.ContactGrant).where(
+                    or_(
+                        m.ContactGrant.organisation_id == org_id,
+                        m.ContactGrant.person_id.in_(person_ids),
+                    )
+                ),
+            )
+            await session.execute(delete(m.Person).where(m.Person.organisation_id == org_id))
+            rankings = None if erase_from_runs is None else await erase_from_runs(session, org_id)
+            orphaned = await _delete_organisation_rows(session, org)
+            await _flush_or_conflict(session, "organisation", org_id)
+            entry = audit_entry(
+                principal,
+                action="erasure",
+                method="POST",
+                path=path,
+                status=200,
+                subject_kind="organisation",
+                subject_id=org_id,
+                tenant=tenant,
+            )
+            session.add(entry)
+            for person_id in person_ids:
+                session.add(
+                    audit_entry(
+                        principal,
+                        action="erasure",
+                        method="POST",
+                        path=path,
+                        status=200,
+                        subject_kind="person",
+                        subject_id=person_id,
+                        tenant=tenant,
+                    )
+                )
+            await session.flush()
+            receipt = _receipt(
+                entry,
+                persons=len(person_ids),
+                grants=grants,
+                collaborations=len(orphaned),
+                rankings=rankings,
+            )
+        # Derived state follows the commit under the same lock, so it lands in commit order.
+        await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
+    return receipt
+
+
+async def _delete_organisation_rows(session: AsyncSession, org: m.Organisation) -> list[int]:
+    """The store part of app.services.organisations.delete_organisation, run inside the
+    erasure's transaction (that function opens its own transaction and takes the writer lock,
+    so it cannot be called here). Returns the collaborations removed for having fewer than two
+    participants left."""
+    collab_ids = (
+        await session.scalars(
+            select(m.CollaborationParticipant.collaboration_id).where(
+                m.CollaborationParticipant.organisation_id == org.id
+            )
+        )
+    ).all()
+    await session.delete(org)
+    await session.flush()
+    if not collab_ids:
+        return []
+    counts = await session.execute(
+        select(m.Collaboration.id, func.count(m.CollaborationParticipant.organisation_id))
+        .outerjoin(m.CollaborationParticipant)
+        .where(m.Collaboration.id.in_(collab_ids))
+        .group_by(m.Collaboration.id)
+    )
+    orphaned = [cid for cid, n in counts.all() if n < 2]
+    if orphaned:
+        await session.execute(delete(m.Collaboration).where(m.Collaboration.id.in_(orphaned)))
+    return orphaned
+
+
+RANKING_MODULE = "app.services.rerank"
+
+
+def _ranking_eraser() -> EraseFromRuns | None:
+    """``erase_from_runs(session, organisation_id) -> int`` of the re-ranking store, when that
+    store is installed; looked up at call time so the two features can land in any order."""
+    try:
+        module = importlib.import_module(RANKING_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != RANKING_MODULE:
+            raise
+        return None
+    eraser: EraseFromRuns | None = getattr(module, "erase_from_runs", None)
+    return eraser
+
+
+def _receipt(
+    entry: AuditEntry, *, persons: int, grants: int, collaborations: int, rankings: int | None
+) -> dict[str, Any]:
+    return {
+        "subject_kind": entry.subject_kind,
+        "subject_id": entry.subject_id,
+        "erased_at": entry.at,
+        "audit_id": entry.id,
+        "persons_erased": persons,
+        "contact_grants_removed": grants,
+        "collaborations_removed": collaborations,
+        "rankings_removed": rankings,
+    }
+
+
+async def _delete_count(session: AsyncSession, statement: Any) -> int:
+    result = await session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def _flush_or_conflict(session: AsyncSession, kind: str, subject_id: int) -> None:
+    try:
+        await session.flush()
+    except IntegrityError:
+        # A table added later refers to the subject without ON DELETE CASCADE / SET NULL.
+        log.exception("erasure of %s %d blocked by a foreign key", kind, subject_id)
+        raise Conflict(
+            f"{kind} {subject_id} is still referenced by a record that cannot be removed "
+            "automatically; nothing was erased"
+        ) from None
+
+
+def _may_read_organisation(principal: Principal, org: m.Organisation) -> bool:
+    return can_read_organisation(principal, {"id": org.id, "tenant": org.tenant})
+
+
+def _owning_staff(principal: Principal, tenant: str | None) -> bool:
+    return principal.role is Role.staff and tenant is not None and tenant == principal.tenant
+
+
+# -- export ----------------------------------------------------------------------------------
+async def export_person(
+    ctx: ServiceContext, principal: Principal, person_id: int, *, path: str
+) -> dict[str, Any]:
+    """Everything held about a person, read in the transaction that appends its audit entry."""
+    async with ctx.db.write_lock:
+        async with ctx.db.sessions() as session, session.begin():
+            row = await load_managed_person(session, principal, person_id)
+            employer = None
+            if row.organisation_id is not None:
+                name = await session.scalar(
+                    select(m.Organisation.name).where(m.Organisation.id == row.organisation_id)
+                )
+                employer = {"id": row.organisation_id, "name": name}
+            grants = await _grants(session, m.ContactGrant.person_id == person_id)
+            audit = await _audit_about(session, [("person", person_id)])
+            others = await _referring_rows(session, "persons", [person_id], {"contact_grants"})
+            session.add(
+                audit_entry(
+                    principal,
+                    action="export",
+                    method="GET",
+                    path=path,
+                    status=200,
+                    subject_kind="person",
+                    subject_id=person_id,
+                    tenant=row.tenant,
+                )
+            )
+            return {
+                "kind": "person",
+                "exported_at": utcnow(),
+                "person": person_view(principal, row, granted=False),
+                "organisation": employer,
+                "contact_grants": grants,
+                "audit": audit,
+                "other_records": others,
+            }
+
+
+# Tables whose rows the organisation export already shows in its own sections.
+_ORG_SECTIONS = {
+    "organisation_sectors",
+    "organisation_clusters",
+    "external_ids",
+    "collaboration_participants",
+    "embeddings",
+    "api_keys",
+    "persons",
+    "contact_grants",
+}
+
+
+async def export_organisation(
+    ctx: ServiceContext, principal: Principal, org_id: int, *, path: str
+) -> dict[str, Any]:
+    """Everything held about an organisation and its people, with an audit entry."""
+    async with ctx.db.write_lock:
+        # Inside the writer lock nothing changes between this read and the transaction below.
+        records = await load_organisations(ctx.db, [org_id])
+        async with ctx.db.sessions() as session, session.begin():
+            org_row = await session.get(m.Organisation, org_id)
+            if org_row is None or not _may_read_organisation(principal, org_row):
+                raise NotFound(f"organisation {org_id} does not exist")
+            if not (principal.is_admin or _owning_staff(principal, org_row.tenant)):
+                raise Forbidden(
+                    f"only admin and the staff of its cluster may export organisation {org_id}"
+                )
+            persons = (
+                await session.scalars(
+                    select(m.Person).where(m.Person.organisation_id == org_id).order_by(m.Person.id)
+                )
+            ).all()
+            person_ids = [p.id for p in persons]
+            subjects = [("organisation", org_id)] + [("person", pid) for pid in person_ids]
+            document = {
+                "kind": "organisation",
+                "exported_at": utcnow(),
+                "organisation": records[0],
+                "collaborations": await _collaborations_of(session, org_id),
+                "embeddings": await _embedding_meta(session, org_id),
+                # Own organisation: contacts of its own people are shown (see people rules).
+                "persons": [person_view(principal, p, granted=False) for p in persons],
+                "contact_grants": await _grants(
+                    session,
+                    or_(
+                        m.ContactGrant.organisation_id == org_id,
+                        m.ContactGrant.person_id.in_(person_ids),
+                    ),
+                ),
+                "api_keys": await _api_keys_of(session, org_id),
+                "audit": await _audit_about(session, subjects),
+                "other_records": await _referring_rows(
+                    session, "organisations", [org_id], _ORG_SECTIONS
+                )
+                | {
+                    f"persons:{name}": rows
+                    for name, rows in (
+                        await _referring_rows(session, "persons", person_ids, {"contact_grants"})
+                    ).items()
+                },
+            }
+            session.add(
+                audit_entry(
+                    principal,
+                    action="export",
+                    method="GET",
+                    path=path,
+                    status=200,
+                    subject_kind="organisation",
+                    subject_id=org_id,
+                    tenant=org_row.tenant,
+                )
+            )
+    return document
+
+
+async def _collaborations_of(session: AsyncSession, org_id: int) -> list[dict[str, Any]]:
+    part = m.CollaborationParticipant
+    own = (
+        await session.execute(
+            select(m.Collaboration, part.role)
+            .join(part, part.collaboration_id == m.Collaboration.id)
+            .where(part.organisation_id == org_id)
+            .order_by(m.Collaboration.id)
+            .limit(EXPORT_ROW_LIMIT)
+        )
+    ).all()
+    out = []
+    for collab, role in own:
+        out.append(
+            {
+                "id": collab.id,
+                "kind": collab.kind,
+                "year": collab.year,
+                "weight": collab.weight,
+                "reference": collab.reference,
+                "title": collab.title,
+                "role": role,
+                "partner_ids": [
+                    p.organisation_id for p in collab.participants if p.organisation_id != org_id
+                ],
+            }
+        )
+    return out
+
+
+async def _embedding_meta(session: AsyncSession, org_id: int) -> list[dict[str, Any]]:
+    emb = m.Embedding
+    rows = (
+        await session.execute(
+            select(emb.field, emb.position, emb.model, emb.content_hash, func.length(emb.vector))
+            .where(emb.organisation_id == org_id)
+            .order_by(emb.field, emb.position)
+        )
+    ).all()
+    # float32 vectors: four bytes per dimension.
+    return [
+        {
+            "field": f,
+            "position": p,
+            "model": model,
+            "content_hash": h,
+            "dimensions": int(n or 0) // 4,
+        }
+        for f, p, model, h, n in rows
+    ]
+
+
+async def _grants(session: AsyncSession, condition: ColumnElement[bool]) -> list[dict[str, Any]]:
+    grant = m.ContactGrant
+    rows = (
+        await session.scalars(
+            select(grant)
+            .where(condition)
+            .order_by(grant.person_id, grant.organisation_id)
+            .limit(EXPORT_ROW_LIMIT)
+        )
+    ).all()
+    return [
+        {
+            "person_id": g.person_id,
+            "organisation_id": g.organisation_id,
+            "reason": g.reason,
+            "created_at": g.created_at,
+        }
+        for g in rows
+    ]
+
+
+async def _api_keys_of(session: AsyncSession, org_id: int) -> list[dict[str, Any]]:
+    rows = (
+        await session.scalars(
+            select(m.ApiKey).where(m.ApiKey.organisation_id == org_id).order_by(m.ApiKey.id)
+        )
+    ).all()
+    return [
+        {
+            "id": k.id,
+            "prefix": k.prefix,
+            "role": k.role,
+            "label": k.label,
+            "created_at": k.created_at,
+            "expires_at": k.expires_at,
+            "revoked_at": k.revoked_at,
+        }
+        for k in rows
+    ]
+
+
+async def _audit_about(
+    session: AsyncSession, subjects: list[tuple[str, int]]
+) -> list[dict[str, Any]]:
+    entry = AuditEntry
+    by_kind: dict[str, list[int]] = {}
+    for kind, subject_id in subjects:
+        by_kind.setdefault(kind, []).append(subject_id)
+    condition = or_(
+        *(
+            and_(entry.subject_kind == kind, entry.subject_id.in_(ids))
+            for kind, ids in by_kind.items()
+        )
+    )
+    rows = (
+        await session.scalars(
+            select(entry).where(condition).order_by(entry.id.desc()).limit(EXPORT_ROW_LIMIT)
+        )
+    ).all()
+    return [_audit_dict(r) for r in rows]
+
+
+# -- rows of other tables that refer to a subject ----------------------------------------------
+def referring_columns(target_table: str) -> list[tuple[Table, Column[Any]]]:
+    """Every (table, column) with a foreign key to ``target_table``.id, over all store models,
+    including tables other features add later."""
+    _import_all_models()
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column.table.name == target_table and fk.column.name == "id":
+                found.append((table, fk.parent))
+    return found
+
+
+@lru_cache(maxsize=1)
+def _import_all_models() -> None:
+    store = Path(__file__).resolve().parents[1] / "store"
+    for module in sorted(store.glob("*_models.py")):
+        importlib.import_module(f"app.store.{module.stem}")
+
+
+async def _referring_rows(
+    session: AsyncSession, target_table: str, ids: list[int], skip: set[str]
+) -> dict[str, list[dict[str, Any]]]:
+    if not ids:
+        return {}
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table, column in referring_columns(target_table):
+        if table.name in skip:
+            continue
+        rows = (
+            (await session.execute(select(table).where(column.in_(ids)).limit(EXPORT_ROW_LIMIT)))
+            .mappings()
+            .all()
+        )
+        if rows:
+            out.setdefault(table.name, []).extend(dict(_exportable(row)) for row in rows)
+    return out
+
+
+def _exportable(row: Any) -> Iterator[tuple[str, Any]]:
+    for key, value in row.items():
+        if any(marker in key.lower() for marker in _SECRET_MARKERS):
+            continue
+        if isinstance(value, bytes | bytearray | memoryview):
+            yield key, f"<{len(bytes(value))} bytes>"
+        elif isinstance(value, datetime | date):
+            yield key, value.isoformat()
+        else:
+            yield key, value
