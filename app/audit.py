@@ -31,9 +31,10 @@ def mark_audited(request: Request) -> None:
 
 
 class AuditMiddleware:
-    """Register with ``app.add_middleware(AuditMiddleware)``. It resolves the caller from
-    ``request.state.principal`` (set by app.auth) or, for requests rejected before auth ran
-    (413, 415), from the bearer key."""
+    """Register it innermost (the first ``app.add_middleware`` call), so it records what the
+    routes answered, not rate-limit refusals or idempotent replays. It resolves the caller from
+    ``request.state.principal`` (set by app.auth) or, for requests refused before auth ran
+    (unknown path, unreadable JSON), from the bearer key."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -43,8 +44,14 @@ class AuditMiddleware:
         if scope["type"] != "http" or scope["method"] not in WRITE_METHODS:
             await self.app(scope, receive, send)
             return
-        # Created here so the route's request.state and this middleware share one dict.
-        state: dict[str, Any] = scope.setdefault("state", {})
+        # A per-request copy (as the ASGI lifespan-state spec asks of servers; some test
+        # transports share one dict across requests), so neither the caller nor the "already
+        # audited" mark of one request can leak into another; the route's request.state and
+        # this middleware then share it.
+        state: dict[str, Any] = {
+            k: v for k, v in scope.get("state", {}).items() if k not in (_RECORDED, "principal")
+        }
+        scope["state"] = state
         started = False
 
         async def audited_send(message: Message) -> None:
@@ -107,16 +114,32 @@ class AuditMiddleware:
         (it could be a name or an e-mail typed into a URL)."""
         if self._literals is None:
             words: set[str] = set()
-            for route in getattr(scope["app"], "routes", []):
-                for part in str(getattr(route, "path", "")).split("/"):
-                    if part and "{" not in part:
-                        words.add(part)
+            for template in _route_paths(getattr(scope["app"], "routes", [])):
+                words.update(p for p in template.split("/") if p and "{" not in p)
             self._literals = frozenset(words)
         parts = [
             p if (p.isdigit() and len(p) <= 12) or p in self._literals or not p else "{}"
             for p in raw.split("/")
         ]
         return "/".join(parts)[:300]
+
+
+def _route_paths(routes: list[Any]) -> list[str]:
+    """Every route template and include prefix, through nested and included routers."""
+    found: list[str] = []
+    for route in routes:
+        for attr in ("path", "path_format"):
+            value = getattr(route, attr, None)
+            if isinstance(value, str):
+                found.append(value)
+        prefix = getattr(getattr(route, "include_context", None), "prefix", None)
+        if isinstance(prefix, str):
+            found.append(prefix)
+        for child in ("original_router", "app"):
+            inner = getattr(getattr(route, child, None), "routes", None)
+            if isinstance(inner, list):
+                found.extend(_route_paths(inner))
+    return found
 
 
 def _fill(template: str, params: dict[str, Any]) -> str:

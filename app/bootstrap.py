@@ -3,10 +3,12 @@ HTTP lifespan and the command line."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
 
@@ -38,7 +40,8 @@ async def open_service(
         derived = DerivedState(
             model, LinearScorer.load(settings.ranker_model), settings.reference_year
         )
-        timings = await derived.load(db)
+        index_dir = settings.data_dir / "indexes"
+        timings = await derived.load(db, index_dir)
         log.info(
             "state rebuilt from the store in %.1f s: %d organisations, %d links (%s)",
             time.perf_counter() - started,
@@ -46,7 +49,26 @@ async def open_service(
             derived.state.graph.number_of_links,
             ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
         )
-        async with BatchingEncoder(model, max_batch=settings.embed_batch_size) as batching:
-            yield ServiceContext(settings=settings, db=db, derived=derived, encoder=batching)
+        # Written in the background so that start-up does not wait for the disk; again at a
+        # clean shutdown, so the next start can skip the build (IVF training at 100k).
+        saving = asyncio.create_task(_save_indexes(derived, db, index_dir))
+        try:
+            async with BatchingEncoder(model, max_batch=settings.embed_batch_size) as batching:
+                yield ServiceContext(settings=settings, db=db, derived=derived, encoder=batching)
+        finally:
+            await saving
+            await _save_indexes(derived, db, index_dir)
     finally:
         await db.dispose()
+
+
+async def _save_indexes(derived: DerivedState, db: Database, index_dir: Path) -> None:
+    """Save the vector indexes; a failure costs only a rebuild at the next start."""
+    started = time.perf_counter()
+    try:
+        if await derived.save_indexes(db, index_dir):
+            log.info(
+                "vector indexes saved to %s in %.1f s", index_dir, time.perf_counter() - started
+            )
+    except Exception:
+        log.warning("could not save the vector indexes to %s", index_dir, exc_info=True)

@@ -1,8 +1,9 @@
 """Limits at the HTTP edge: per-key rate limits, overload protection and time limits on expensive
 routes, and Idempotency-Key handling whose record commits atomically with the request's write.
 
-Middleware order (outermost first): :class:`RateLimit`, the body guard, :class:`Idempotency`,
-:class:`ExpensiveRoutes`, the routes. Starlette puts the middleware added last outermost.
+Middleware order (outermost first): :class:`RateLimit`, :class:`LoadShedding`, the body guard,
+:class:`Idempotency`, :class:`ExpensiveRoutes`, the routes. Starlette puts the middleware added
+last outermost.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Final
 
 from sqlalchemy import delete, event, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -148,6 +150,81 @@ class RateLimit:
 
 
 # -- overload protection and time limits -----------------------------------------------------------
+
+
+class LoadShedding:
+    """Bounds all work in the process: at most ``max_concurrent`` requests run, ``max_queued``
+    wait (each at most ``queue_timeout_s``), the rest get 503 with ``Retry-After`` at once.
+
+    Without it an overloaded server queues requests until database connections run out and
+    requests fail after the pool's timeout; with it clients are told early to come back. A
+    database connection pool timeout that still happens is answered 503 as well, not 500.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_concurrent: int,
+        max_queued: int,
+        queue_timeout_s: float,
+        exempt: Iterable[str] = EXEMPT_PATHS,
+    ) -> None:
+        self.app = app
+        self.max_concurrent = max_concurrent
+        self.max_queued = max_queued
+        self.queue_timeout_s = queue_timeout_s
+        self.exempt = frozenset(exempt)
+        self.running = 0
+        self.waiting = 0
+        self._slots: asyncio.Semaphore | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrent)
+        if self.running >= self.max_concurrent and self.waiting >= self.max_queued:
+            await send_problem(
+                send, 503, "Service overloaded", "too many requests in progress", retry_after=1
+            )
+            return
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.queue_timeout_s):
+                await self._slots.acquire()
+        except TimeoutError:
+            await send_problem(
+                send,
+                503,
+                "Service overloaded",
+                f"the request waited {self.queue_timeout_s:g} s for its turn",
+                retry_after=1,
+            )
+            return
+        finally:
+            self.waiting -= 1
+        self.running += 1
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except SQLAlchemyTimeoutError:
+            if started:
+                raise
+            log.warning("%s %s: no database connection in time", scope["method"], scope["path"])
+            await send_problem(
+                send, 503, "Service overloaded", "the store is too busy", retry_after=1
+            )
+        finally:
+            self.running -= 1
+            self._slots.release()
 
 
 class ExpensiveRoutes:
@@ -329,18 +406,16 @@ def _before_commit(session: Session) -> None:
     if not session.info.get(_WROTE):
         return
     now = utcnow()
-    record = IdempotencyRecord.__table__
+    record = IdempotencyRecord
     session.execute(
         delete(record).where(
-            record.c.scope == request.scope,
-            record.c.key == request.key,
-            record.c.created_at < now - IDEMPOTENCY_TTL,
+            record.scope == request.scope,
+            record.key == request.key,
+            record.created_at < now - IDEMPOTENCY_TTL,
         )
     )
     taken = session.execute(
-        select(record.c.fingerprint).where(
-            record.c.scope == request.scope, record.c.key == request.key
-        )
+        select(record.fingerprint).where(record.scope == request.scope, record.key == request.key)
     ).first()
     if taken is not None:
         raise Conflict("this Idempotency-Key was used by another request at the same time")
@@ -497,7 +572,7 @@ class Idempotency:
     ) -> None:
         """Keep the response for replays, before the client sees it."""
         body = response.body
-        record = IdempotencyRecord.__table__
+        record = IdempotencyRecord
         values: dict[str, Any] = {"status_code": response.status}
         if len(body) <= _MAX_STORED_BODY:
             values.update(state="completed", response_headers=response.kept_headers())
@@ -506,13 +581,13 @@ class Idempotency:
         async with db.write_lock, db.sessions() as session, session.begin():
             await session.execute(
                 update(record)
-                .where(record.c.scope == request.scope, record.c.key == request.key)
+                .where(record.scope == request.scope, record.key == request.key)
                 .values(**values)
             )
             if now - self._last_purge > _PURGE_EVERY_S:
                 self._last_purge = now
                 await session.execute(
-                    delete(record).where(record.c.created_at < utcnow() - IDEMPOTENCY_TTL)
+                    delete(record).where(record.created_at < utcnow() - IDEMPOTENCY_TTL)
                 )
 
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from app.bootstrap import open_service
 from app.errors import install_error_handlers
-from app.limits import ExpensiveRoutes, Idempotency, RateLimit
+from app.limits import ExpensiveRoutes, Idempotency, LoadShedding, RateLimit
 from app.middleware import BodyGuard
 from app.routers import (
     collaborations,
@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    # The last added runs first: rate limit, body guard, idempotency, then ranking limits.
+    # The last added runs first: rate limit, load shedding, body guard, idempotency, then
+    # ranking limits.
     app.add_middleware(
         ExpensiveRoutes,
         max_concurrent=settings.max_concurrent_matches,
@@ -112,6 +113,12 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     )
     app.add_middleware(Idempotency)
     app.add_middleware(BodyGuard, max_bytes=settings.max_request_bytes)
+    app.add_middleware(
+        LoadShedding,
+        max_concurrent=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests,
+        queue_timeout_s=settings.queue_timeout_s,
+    )
     app.add_middleware(
         RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
     )

@@ -61,6 +61,25 @@ class Settings(BaseSettings):
         le=1_000_000,
         description="Requests a key may make in a burst before the per-second rate applies.",
     )
+    max_concurrent_requests: int = Field(
+        default=12,
+        ge=1,
+        le=10_000,
+        description="Requests handled at the same time (per process); more wait in a queue. "
+        "Keep it at or below the database connection pool (15 on SQLite, 20 on PostgreSQL).",
+    )
+    max_queued_requests: int = Field(
+        default=256,
+        ge=0,
+        le=1_000_000,
+        description="Requests that may wait for their turn; beyond that 503 with Retry-After.",
+    )
+    queue_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=3600,
+        description="Longest a request waits for its turn before 503 with Retry-After.",
+    )
     max_concurrent_matches: int = Field(
         default=4,
         ge=1,

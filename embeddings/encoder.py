@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 MINILM_NAME: Final = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIM: Final = 384
 MINILM_MAX_TOKENS: Final = 256
-# Measured by scripts/bench_embeddings.py on 2 CPU cores with 40-120 word profiles: 32, 64 and 128
-# are within noise of each other, 16 is slower. The model sorts texts by length before batching,
-# so a larger batch mostly adds padding work on mixed lengths and delays the first result.
+# scripts/bench_embeddings.py on 2 cores, 40-120 word profiles: 32 was best or level with 64, and
+# 128 clearly worse (one thread: 60 vs 72 vs 91 CPU-ms per text for 32/64/128). The model sorts
+# texts by length, then pads each batch to its longest text: bigger batches pad more.
 DEFAULT_BATCH_SIZE: Final = 32
 
 _MINILM_ALIASES: Final = frozenset({"minilm", "all-minilm-l6-v2", MINILM_NAME.lower()})

@@ -3,19 +3,18 @@
 Storage: one float32 matrix of unit rows, a slot per id (``id -> slot`` dict, ``slot -> id`` array)
 and a free list, so upsert and remove are O(1) amortised and ``get``/``similarity`` are one gather.
 
-Search: up to ``exact_threshold`` vectors, an exact scan of that matrix (numpy's BLAS matrix-vector
-product was 2-3x faster than ``faiss.IndexFlatIP`` for one query at 10-20k rows here, and needs no
-second copy of the vectors nor O(N) removals). Built with more vectors, a faiss ``IndexIVFFlat``
-whose ids are the slots: nlist ~ 4*sqrt(N), spherical k-means, and ``nprobe`` calibrated at build
-time on a sample of the indexed vectors so that recall@``calibration_k`` against the exact answer is
-at least ``target_recall``. When no ``nprobe`` up to a quarter of the lists reaches it (data with no
-cluster structure, such as uniform random vectors), an IVF index would be barely faster than the
-scan, so the index stays exact.
+Search: up to ``exact_threshold`` vectors, an exact single-threaded scan of that matrix (faster
+than ``faiss.IndexFlatIP`` for one query at 10-20k rows here; no second copy of the vectors, no
+O(N) removals). Built with more vectors, a faiss ``IndexIVFFlat`` whose ids are the slots: nlist
+~ 4*sqrt(N), spherical k-means, and ``nprobe`` calibrated at build time so that recall@50 against
+the exact answer reaches ``target_recall`` on sample queries. If that needs more than a quarter
+of the lists (data without cluster structure, such as uniform random vectors), IVF would be barely
+faster than the scan, so the index stays exact.
 
-Thread-safety: every public method takes one ``threading.RLock``, so reads from worker threads never
-see a half-applied write; a query at 100k vectors holds it for well under a millisecond. ``build``
-trains outside the lock and swaps the new layout in under it. Writers are expected to be serialised
-by the caller; concurrent writes are safe but ordered arbitrarily.
+Thread-safety: every public method takes one ``threading.RLock``, so reads from worker threads
+never see a half-applied write; searches are serialised too, which costs little next to a query
+of a millisecond or less. ``build`` trains outside the lock and swaps the new layout in under it.
+Writers are expected to be serialised by the caller; concurrent writes are safe but unordered.
 """
 
 from __future__ import annotations
@@ -97,7 +96,7 @@ class VectorIndex:
 
     @property
     def kind(self) -> IndexKind:
-        """ "flat" (exact scan) or "ivf" (faiss inverted lists)."""
+        """Layout: "flat" (exact scan) or "ivf" (faiss inverted lists)."""
         return "flat" if self._ivf is None else "ivf"
 
     @property
@@ -139,7 +138,7 @@ class VectorIndex:
             slots = self._slots(ids)
             scores = np.zeros(len(slots), dtype=np.float32)
             known = slots >= 0
-            scores[known] = self._vectors[slots[known]] @ unit_query
+            scores[known] = _dot_rows(self._vectors[slots[known]], unit_query)
             return scores
 
     def search(
@@ -169,7 +168,7 @@ class VectorIndex:
     def _search_flat(
         self, query: npt.NDArray[np.float32], k: int, excluded_slots: list[int]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        scores = self._vectors[: self._used] @ query
+        scores = _dot_rows(self._vectors[: self._used], query)
         # Free and excluded slots can never win; k was capped to what remains, so none is returned.
         scores[self._free] = -np.inf
         scores[excluded_slots] = -np.inf
@@ -231,8 +230,9 @@ class VectorIndex:
     def build(self, ids: Ids, vectors: npt.ArrayLike) -> None:
         """Replace the whole content, choosing the layout (flat or IVF) for its size.
 
-        Training an IVF layout takes seconds at 100k vectors; it runs outside the lock, so reads
-        keep using the old content until the swap.
+        Training an IVF layout takes tens of seconds at 100k vectors on 2 cores; it runs outside
+        the lock, so reads keep using the old content until the swap. It is a write: an upsert
+        made by another thread while it trains is lost.
         """
         id_array, rows = self._validated(ids, vectors)
         n = len(id_array)
@@ -248,7 +248,7 @@ class VectorIndex:
             self._built_size = n
 
     def rebuild(self) -> None:
-        """``build`` from the current content (see ``needs_rebuild``)."""
+        """``build`` from the current content (see ``needs_rebuild``); a write, like ``build``."""
         with self._lock:
             ids = self.ids()
             rows = self.get(ids)
@@ -455,6 +455,19 @@ class VectorIndex:
 
 class _UnusableIndexFile(Exception):
     """A saved index that must not be served."""
+
+
+def _dot_rows(
+    matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """``matrix @ vector`` on one thread.
+
+    OpenBLAS splits any matrix-vector product over ~9k values across all cores; with the model
+    busy on the same 2 cores, its threads wait on each other and one 10k-row query took 20 ms
+    instead of under 1 (scripts/bench_embeddings.py). numpy's own einsum loop uses no threads.
+    """
+    scores: npt.NDArray[np.float32] = np.einsum("ij,j->i", matrix, vector)
+    return scores
 
 
 def _id_array(ids: Ids) -> npt.NDArray[np.int64]:

@@ -8,6 +8,7 @@ nor the catalogue and stays vectorised: 100,000 organisations take seconds, not 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ IntArray = npt.NDArray[np.int64]
 # Up to this many nodes betweenness is exact (every node a source); above, sampled pivots.
 EXACT_BETWEENNESS_LIMIT = 2_000
 DEFAULT_PIVOTS = 128
+# Sampled sources x adjacency entries: ~15 s of sweeps on one slow shared core.
+PIVOT_WORK_BUDGET = 128_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,13 +51,28 @@ class Betweenness:
 
 
 def _binary(adjacency: sp.csr_array | sp.csr_matrix) -> sp.csr_array:
-    """The adjacency with every stored link as 1 and canonical (sorted) indices."""
+    """The adjacency with every stored link as 1, canonical (sorted) indices, no self-loops."""
     a = sp.csr_array(adjacency, copy=True)
     a.sum_duplicates()
-    a.data = np.ones_like(a.data, dtype=np.float64)
-    a.setdiag(0)
-    a.eliminate_zeros()
+    a.data = np.ones(len(a.data), dtype=np.float64)
+    owner = np.repeat(np.arange(a.shape[0]), np.diff(a.indptr))
+    if np.any(owner == a.indices):
+        a.data[owner == a.indices] = 0.0
+        a.eliminate_zeros()
     return a
+
+
+def default_pivots(n_nodes: int, n_entries: int) -> int:
+    """How many sources to sample: all of them on small graphs; above
+    ``EXACT_BETWEENNESS_LIMIT`` nodes enough to keep about ``PIVOT_WORK_BUDGET`` adjacency
+    entries of work (one source sweeps every entry twice), between 16 and 128.
+
+    >>> default_pivots(300, 2_000), default_pivots(100_000, 2_000_000)
+    (300, 64)
+    """
+    if n_nodes <= EXACT_BETWEENNESS_LIMIT:
+        return n_nodes
+    return int(min(DEFAULT_PIVOTS, max(16, PIVOT_WORK_BUDGET // max(n_entries, 1))))
 
 
 def hop_betweenness(
@@ -64,8 +82,8 @@ def hop_betweenness(
     seed: int = 0,
 ) -> Betweenness:
     """Brandes' betweenness over hop-count shortest paths, from every node or from ``pivots``
-    sampled sources (exact when ``pivots`` is None and the graph has at most
-    ``EXACT_BETWEENNESS_LIMIT`` nodes, else ``DEFAULT_PIVOTS`` sources).
+    sampled sources (default: :func:`default_pivots`, exact on graphs up to
+    ``EXACT_BETWEENNESS_LIMIT`` nodes).
 
     Each source is one level-synchronous breadth-first sweep over the CSR arrays, so a source
     costs O(links) in vectorised numpy, not in Python steps.
@@ -79,88 +97,80 @@ def hop_betweenness(
     if n < 3:
         return Betweenness(np.zeros(n), n, True)
     if pivots is None:
-        pivots = n if n <= EXACT_BETWEENNESS_LIMIT else DEFAULT_PIVOTS
+        pivots = default_pivots(n, a.nnz)
     pivots = max(1, min(int(pivots), n))
     exact = pivots == n
     sources = (
-        np.arange(n)
-        if exact
-        else np.random.default_rng(seed).choice(n, size=pivots, replace=False)
+        np.arange(n) if exact else np.random.default_rng(seed).choice(n, size=pivots, replace=False)
     )
+    index_dtype = np.int32 if a.nnz < 2**31 - 1 else np.int64
     indptr = a.indptr.astype(np.int64)
-    indices = a.indices.astype(np.int64)
+    indices = a.indices.astype(index_dtype)
     degree = np.diff(indptr)
     total = np.zeros(n)
-    dist = np.full(n, -1, dtype=np.int64)
+    dist = np.full(n, -1, dtype=np.int32)
     sigma = np.zeros(n)
     delta = np.zeros(n)
     for s in sources.tolist():
         if degree[s] == 0:
             continue
-        levels = _bfs_levels(int(s), indptr, indices, degree, dist, sigma)
+        visited, steps = _bfs(int(s), indptr, indices, degree, dist, sigma)
         delta[:] = 0.0
         # Dependencies flow back from the deepest level: delta_v += sigma_v / sigma_w
-        # * (1 + delta_w) for every successor w of v (one level further out).
-        for frontier in reversed(levels[:-1]):
-            pos, lengths = _row_positions(indptr, degree, frontier)
-            nbr = indices[pos]
-            owner = np.repeat(frontier, lengths)
-            succ = dist[nbr] == dist[owner] + 1
-            nbr, owner = nbr[succ], owner[succ]
-            contrib = sigma[owner] / sigma[nbr] * (1.0 + delta[nbr])
-            delta += np.bincount(owner, weights=contrib, minlength=n)
+        # * (1 + delta_w) for every shortest-path successor w of v.
+        for tail, head in reversed(steps):
+            contrib = sigma[tail] / sigma[head] * (1.0 + delta[head])
+            delta += np.bincount(tail, weights=contrib, minlength=n)
         delta[s] = 0.0
         total += delta
-        for frontier in levels:  # reset only what this sweep touched
-            dist[frontier] = -1
-            sigma[frontier] = 0.0
+        dist[visited] = -1  # reset only what this sweep touched
+        sigma[visited] = 0.0
     # Every unordered pair was seen from both ends; sampling scales by n / pivots.
     scale = (n / pivots) / 2.0
     norm = 2.0 / ((n - 1) * (n - 2))
     return Betweenness(total * scale * norm, pivots, exact)
 
 
-def _bfs_levels(
+def _bfs(
     s: int,
     indptr: IntArray,
-    indices: IntArray,
+    indices: npt.NDArray[np.integer[Any]],
     degree: IntArray,
-    dist: IntArray,
+    dist: npt.NDArray[np.int32],
     sigma: FloatArray,
-) -> list[IntArray]:
-    """Breadth-first levels from ``s``, filling ``dist`` and ``sigma`` (shortest-path counts)."""
+) -> tuple[IntArray, list[tuple[IntArray, IntArray]]]:
+    """Breadth-first sweep from ``s`` filling ``dist`` and ``sigma`` (shortest-path counts).
+
+    Returns the nodes reached and, per level, the shortest-path edges (tail, head) into the
+    next level: a neighbour still unvisited when its level is expanded is exactly one step
+    further out, so the backward pass can reuse these edges instead of scanning rows again.
+    """
     n = len(dist)
     dist[s] = 0
     sigma[s] = 1.0
     frontier = np.array([s], dtype=np.int64)
-    levels = [frontier]
+    reached = [frontier]
+    steps: list[tuple[IntArray, IntArray]] = []
     depth = 0
     while True:
-        pos, lengths = _row_positions(indptr, degree, frontier)
-        nbr = indices[pos]
-        src = np.repeat(frontier, lengths)
-        fresh = dist[nbr] < 0
-        nbr, src = nbr[fresh], src[fresh]
-        if len(nbr) == 0:
+        starts = indptr[frontier]
+        lengths = degree[frontier]
+        block = np.cumsum(lengths) - lengths
+        pos = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - block, lengths)
+        head = indices[pos]
+        fresh = dist[head] < 0
+        head = head[fresh].astype(np.int64)
+        if len(head) == 0:
             break
+        tail = np.repeat(frontier, lengths)[fresh]
         depth += 1
-        counts = np.bincount(nbr, weights=sigma[src], minlength=n)
-        nxt = np.flatnonzero(counts)
-        dist[nxt] = depth
-        sigma[nxt] = counts[nxt]
-        frontier = nxt.astype(np.int64)
-        levels.append(frontier)
-    return levels
-
-
-def _row_positions(
-    indptr: IntArray, degree: IntArray, rows: IntArray
-) -> tuple[IntArray, IntArray]:
-    starts = indptr[rows]
-    lengths = degree[rows]
-    block = np.cumsum(lengths) - lengths
-    pos = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - block, lengths)
-    return pos, lengths
+        counts = np.bincount(head, weights=sigma[tail], minlength=n)
+        frontier = np.flatnonzero(counts)
+        dist[frontier] = depth
+        sigma[frontier] = counts[frontier]
+        reached.append(frontier)
+        steps.append((tail, head))
+    return np.concatenate(reached), steps
 
 
 def components(adjacency: sp.csr_array | sp.csr_matrix) -> tuple[int, IntArray]:
@@ -175,9 +185,7 @@ def components(adjacency: sp.csr_array | sp.csr_matrix) -> tuple[int, IntArray]:
     return int(n), np.asarray(labels, dtype=np.int64)
 
 
-def membership_matrix(
-    groups_of_node: list[tuple[int, ...]] | list[list[int]], n_groups: int
-) -> sp.csr_array:
+def membership_matrix(groups_of_node: Sequence[Sequence[int]], n_groups: int) -> sp.csr_array:
     """A sparse (nodes x groups) 0/1 matrix; a node may belong to several groups or none.
 
     >>> membership_matrix([(0,), (0, 1), ()], 2).toarray().tolist()
@@ -268,7 +276,7 @@ def brokerage(
     >>> a = sp.csr_array(np.array([[0, 1, 1, 1], [1, 0, 1, 0], [1, 1, 0, 0], [1, 0, 0, 0]]))
     >>> pairs, groups = brokerage(a, [0], np.array([0, 1, 2, 2]))
     >>> pairs.tolist(), groups.tolist()
-    [[1], [2]]
+    ([1], [2])
     """
     b = _binary(adjacency)
     picked = np.asarray(rows, dtype=np.int64).reshape(-1)

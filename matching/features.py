@@ -110,6 +110,14 @@ def compute_features(
     cols["paths3"] = np.asarray(prox.paths3, dtype=np.float64)
     cols["hop_distance"] = np.asarray(prox.hop_distance, dtype=np.float64)
     cols["candidate_degree"] = np.asarray(prox.candidate_degree, dtype=np.float64)
+    cols["two_hops"] = (cols["hop_distance"] == 2).astype(np.float64)
+    cols["three_hops"] = (cols["hop_distance"] == 3).astype(np.float64)
+    graph_rows = snapshot.index_of(candidate_ids)
+    strength = np.zeros(n, dtype=np.float64)
+    on_graph = graph_rows >= 0
+    strength[on_graph] = snapshot.strength[graph_rows[on_graph]]
+    # Recency- and consortium-size-weighted activity: how much the candidate collaborates now.
+    cols["candidate_strength"] = strength
 
     rows = catalog.rows_of(candidate_ids)
     known = rows >= 0

@@ -24,6 +24,8 @@ GRAPH_CANDIDATES = 200
 POPULAR_CANDIDATES = 30
 DEFAULT_CROSS_PREFERENCE = 0.25
 DEFAULT_DIVERSITY = 0.25
+# How many of the first results are diversified (the first page a person reads).
+DIVERSIFIED_HEAD = 10
 # Logit lift for organisations in a country the free-text search names ("... in Spain").
 COUNTRY_WISH_BONUS = 3.0
 
@@ -179,12 +181,18 @@ def _finish(
     scores, contributions, bonus = score_columns(
         state.scorer, cols, query.cross_preference, extra_bonus
     )
-    pool_size = min(len(candidates), max(query.limit * 5, 50))
+    head = min(query.limit, DIVERSIFIED_HEAD)
+    pool_size = min(len(candidates), max(query.limit, head * 5, 50))
     pool = np.argpartition(-scores, pool_size - 1)[:pool_size]
     pool = pool[np.argsort(-scores[pool], kind="stable")]
     order = pool[: query.limit]
-    if query.diversity > 0 and len(pool) > query.limit:
-        order = pool[_diversify(state, candidates[pool], scores[pool], query)]
+    if query.diversity > 0 and len(pool) > head:
+        # Spread the first page; the rest of a long list stays in score order, so asking
+        # for 100 partners does not trade recall for variety.
+        window = pool[: head * 5]
+        picked = window[_diversify(state, candidates[window], scores[window], query, head)]
+        rest = pool[~np.isin(pool, picked)][: query.limit - head]
+        order = np.concatenate([picked, rest])
 
     graph_parts = [n for n in contributions if n not in _TEXT_FEATURES]
     matches: list[ScoredMatch] = []
@@ -231,7 +239,7 @@ _TEXT_FEATURES = frozenset({"text_similarity", "offer_fit", "need_fit", "recipro
 
 
 def _diversify(
-    state: MatchingState, ids: np.ndarray, scores: np.ndarray, query: MatchQuery
+    state: MatchingState, ids: np.ndarray, scores: np.ndarray, query: MatchQuery, k: int
 ) -> list[int]:
     catalog = state.catalog
     rows = catalog.rows_of(ids)
@@ -244,7 +252,7 @@ def _diversify(
     sim = profile_similarity(
         vecs, has.astype(np.float64), catalog.country_code[rows], catalog.sector_masks[rows]
     )
-    return mmr_select(scores, sim, query.limit, trade_off=1.0 - 0.7 * query.diversity)
+    return mmr_select(scores, sim, k, trade_off=1.0 - 0.7 * query.diversity)
 
 
 @dataclass(frozen=True, slots=True)

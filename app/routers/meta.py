@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from app.auth import public
 from app.dependencies import Ctx
+from app.routers.responses import errors
 from matching.vocabulary import KIND_LABELS, SECTOR_LABELS, CollaborationKind
 
 router = APIRouter(tags=["service"], dependencies=[Depends(public())])
@@ -28,7 +29,7 @@ async def health(ctx: Ctx) -> dict[str, Any]:
     }
 
 
-@router.get("/v1/vocabulary")
+@router.get("/v1/vocabulary", responses=errors())
 async def vocabulary() -> dict[str, Any]:
     """The codes the API accepts, with the labels shown to people."""
     return {

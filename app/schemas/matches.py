@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.schemas.common import CountryCode, InputModel, SearchText, Slug
@@ -55,6 +58,9 @@ class MatchList(BaseModel):
                 {
                     "organisation_id": 1,
                     "model_version": "ranker-v1",
+                    "source": "batch",
+                    "run_id": 12,
+                    "computed_at": "2026-11-21T02:14:09Z",
                     "items": [
                         {
                             "organisation": {
@@ -84,6 +90,13 @@ class MatchList(BaseModel):
 
     organisation_id: int | None
     model_version: str
+    source: Literal["live", "batch"] = Field(
+        default="live",
+        description="'batch': served from the nightly re-ranking run `run_id`, which is still "
+        "fresh for this organisation; 'live': ranked for this request.",
+    )
+    run_id: int | None = Field(default=None, description="The re-ranking run it came from.")
+    computed_at: datetime | None = Field(default=None, description="When the list was computed.")
     items: list[Match]
 
 

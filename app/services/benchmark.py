@@ -4,17 +4,25 @@ importer, rank each query with the same function the matches endpoint calls, eva
 from __future__ import annotations
 
 import csv
+import json
 import os
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import anyio.to_thread
 
 from app.errors import Unprocessable
 from app.services.context import ServiceContext
+from app.services.derived import load_collaborations
 from app.services.importer import H2020_CLUSTER, import_batch, read_h2020
+from graph import CollaborationGraph
+from matching.ranker import MatchingState
+from matching.scoring import DEFAULT_MODEL
+from matching.training import build_training_set, fit_artefact, write_artefact
 from matching.catalog import CandidateFilter
 from matching.ranker import MatchQuery, rank_partners
 
@@ -149,3 +157,62 @@ async def _pic_maps(ctx: ServiceContext) -> tuple[dict[str, int], dict[int, str]
             )
         ).all()
     return {v: i for v, i in rows}, {i: v for v, i in rows}
+
+
+async def fit_ranker(
+    ctx: ServiceContext,
+    bench_dir: Path,
+    *,
+    train_year: int,
+    out: Path,
+    say: Say,
+    drop_groups: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Fit the ranker on the product's own features: graph of collaborations before
+    ``train_year`` -> pairs of benchmark organisations that first worked together in it."""
+    batch = read_h2020(bench_dir)
+    await import_batch(ctx, batch, progress=say, chunk_size=2_000)
+    current = ctx.derived.state
+    collaborations = await load_collaborations(ctx.db)
+    before = [c for c in collaborations if c.year is not None and c.year < train_year]
+    window = [c for c in collaborations if c.year == train_year]
+    members = set(current.catalog.filtered_ids(CandidateFilter(clusters=(H2020_CLUSTER,))).tolist())
+
+    def fit() -> dict[str, Any]:
+        graph = CollaborationGraph.from_collaborations(
+            current.catalog.all_ids().tolist(), before, reference_year=train_year - 1
+        )
+        past = MatchingState(
+            catalog=current.catalog, graph=graph, vectors=current.vectors, scorer=current.scorer
+        )
+        snapshot = past.snapshot()
+        positives: dict[int, set[int]] = {}
+        for collab in window:
+            inside = [o for o in collab.organisation_ids if o in members]
+            for a in inside:
+                partners = set(snapshot.direct_partners(a).tolist())
+                positives.setdefault(a, set()).update(b for b in inside if b != a and b not in partners)
+        positives = {q: p for q, p in positives.items() if p}
+        say(f"training window {train_year}: {len(positives)} queries with new partners")
+        training = build_training_set(
+            past,
+            positives,
+            np.array(sorted(members), dtype=np.int64),
+            drop_groups=drop_groups,
+        )
+        base = json.loads(DEFAULT_MODEL.read_text())
+        suffix = "" if not drop_groups else "-without-" + "-".join(g.replace(" ", "_") for g in drop_groups)
+        return fit_artefact(
+            training,
+            base,
+            version=f"ranker-v2-h2020-{train_year}{suffix}",
+            description=(
+                f"Graph weights fitted by logistic regression on the H2020 health history: graph "
+                f"of collaborations before {train_year}, labels = new pairs of {train_year}. "
+                "Text weights hand-set (the benchmark has no text)."
+            ),
+        )
+
+    artefact = await anyio.to_thread.run_sync(fit)
+    write_artefact(out, artefact)
+    return artefact

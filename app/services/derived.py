@@ -7,10 +7,12 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.store import models as m
 from app.store.database import Database
@@ -23,6 +25,10 @@ from matching.ranker import MatchingState
 from matching.scoring import LinearScorer
 
 log = logging.getLogger("multihelix")
+
+# Part of every saved index's fingerprint: bump it when the way vectors are derived from the
+# store changes (to_profile), so files written by older code are never served.
+INDEX_DERIVATION_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +124,10 @@ class DerivedState:
             vectors={space: VectorIndex(encoder.dim) for space in VECTOR_SPACES},
             scorer=scorer,
         )
+        # Per space, where the index came from at the last load: "file" or "rebuilt".
+        self.index_sources: dict[str, str] = {}
+        # Fingerprint of the store when the index files were last written or read.
+        self.saved_fingerprint: str | None = None
 
     # -- writes -----------------------------------------------------------------------------
     def put_organisation(
@@ -157,10 +167,16 @@ class DerivedState:
             self.state.refresh_snapshot()
 
     # -- start-up ---------------------------------------------------------------------------
-    async def load(self, db: Database) -> dict[str, float]:
-        """Rebuild everything from the store; returns timings (seconds) per stage."""
+    async def load(self, db: Database, index_dir: Path | None = None) -> dict[str, float]:
+        """Rebuild everything from the store; returns timings (seconds) per stage.
+
+        With ``index_dir``, a vector index saved there is used instead of building one when its
+        fingerprint matches the store's now and its ids and a sample of its vectors match the
+        store's vectors; a missing, corrupt or stale file is ignored (and rebuilt).
+        """
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
+        fingerprint = await store_fingerprint(db, self.encoder) if index_dir else None
         orgs = await load_organisations(db)
         timings["organisations"] = time.perf_counter() - t0
 
@@ -180,13 +196,26 @@ class DerivedState:
                 by_space[space][0].append(profile.id)
                 by_space[space][1].append(vec)
         indexes = {}
+        sources = {}
         for space in VECTOR_SPACES:
-            index = VectorIndex(self.encoder.dim)
             ids, rows = by_space[space]
+            id_array = np.array(ids, dtype=np.int64)
+            matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.encoder.dim))
+            saved = None
+            if index_dir is not None and fingerprint is not None:
+                saved = await anyio.to_thread.run_sync(
+                    _saved_index, index_dir, space, self.encoder.dim, fingerprint, id_array, matrix
+                )
+            if saved is not None:
+                indexes[space], sources[space] = saved, "file"
+                continue
+            index = VectorIndex(self.encoder.dim)
             if ids:
-                index.build(np.array(ids, dtype=np.int64), np.stack(rows).astype(np.float32))
-            indexes[space] = index
+                await anyio.to_thread.run_sync(index.build, id_array, matrix)
+            indexes[space], sources[space] = index, "rebuilt"
         timings["indexes"] = time.perf_counter() - t0
+        if index_dir is not None:
+            log.info("vector indexes: %s", ", ".join(f"{k} {v}" for k, v in sources.items()))
 
         t0 = time.perf_counter()
         collaborations = await load_collaborations(db)
@@ -198,8 +227,87 @@ class DerivedState:
         )
         state.refresh_snapshot()
         self.state = state
+        self.index_sources = sources
+        if all(source == "file" for source in sources.values()):
+            self.saved_fingerprint = fingerprint
         timings["graph"] = time.perf_counter() - t0
         return timings
+
+    async def save_indexes(self, db: Database, index_dir: Path) -> bool:
+        """Write the vector indexes to ``index_dir`` with the store's fingerprint, unless the
+        files there already describe the store as it is; returns whether files were written.
+
+        Runs under the writer lock, so no commit can slip between the fingerprint and the copy
+        of the indexes (which would label a file with the wrong state).
+        """
+        async with db.write_lock:
+            fingerprint = await store_fingerprint(db, self.encoder)
+            if fingerprint == self.saved_fingerprint:
+                return False
+            vectors = dict(self.state.vectors)
+
+            def write() -> None:
+                for space, index in vectors.items():
+                    index.save(index_dir / f"{space}.mhvi", fingerprint=fingerprint)
+
+            await anyio.to_thread.run_sync(write)
+            self.saved_fingerprint = fingerprint
+        return True
+
+
+async def store_fingerprint(db: Database, encoder: Encoder) -> str:
+    """What the vector indexes were derived from, in a few aggregates of the store.
+
+    Any change the service makes moves one of them: a create or update sets ``updated_at`` to
+    the newest time, a delete lowers the count and the id sum, re-embedding changes the vector
+    count or ``updated_at``.
+    """
+    org = m.Organisation.__table__
+    emb = m.Embedding.__table__
+    async with db.read() as session:
+        count, id_sum, latest = (
+            await session.execute(
+                select(
+                    func.count(), func.coalesce(func.sum(org.c.id), 0), func.max(org.c.updated_at)
+                )
+            )
+        ).one()
+        vectors = await session.scalar(
+            select(func.count()).select_from(emb).where(emb.c.model == encoder.name)
+        )
+    latest_text = latest.isoformat() if hasattr(latest, "isoformat") else str(latest)
+    return (
+        f"derivation={INDEX_DERIVATION_VERSION};model={encoder.name};dim={encoder.dim};"
+        f"organisations={count};id_sum={id_sum};latest_update={latest_text};vectors={vectors}"
+    )
+
+
+def _saved_index(
+    index_dir: Path,
+    space: str,
+    dim: int,
+    fingerprint: str,
+    ids: np.ndarray,
+    rows: np.ndarray,
+) -> VectorIndex | None:
+    """The saved index of ``space`` if it matches the store, else None (never raises).
+
+    Beyond the fingerprint, its ids must be exactly the store's and a sample of its vectors
+    must equal the store's, so even a file whose fingerprint matches by accident is not served.
+    """
+    index = VectorIndex.load(index_dir / f"{space}.mhvi", dim=dim, expected_fingerprint=fingerprint)
+    if index is None:
+        return None
+    if len(index) != len(ids) or not np.array_equal(np.sort(index.ids()), np.sort(ids)):
+        log.warning("ignoring saved %s index: its ids differ from the store's", space)
+        return None
+    if len(ids):
+        sample = np.random.default_rng(0).choice(len(ids), size=min(256, len(ids)), replace=False)
+        expected = rows[sample] / np.linalg.norm(rows[sample], axis=1, keepdims=True)
+        if not np.allclose(index.get(ids[sample]), expected, atol=1e-5):
+            log.warning("ignoring saved %s index: its vectors differ from the store's", space)
+            return None
+    return index
 
 
 async def load_organisations(db: Database, ids: list[int] | None = None) -> list[dict[str, Any]]:

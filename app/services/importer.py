@@ -41,6 +41,9 @@ H2020_KINDS = {
     "PUB": "public_body",
     "OTH": "other",
 }
+# A project outside the health programme says less about health partnering; it still links
+# its participants (multi-hop proximity needs the whole graph), at a quarter of the weight.
+H2020_OTHER_PROGRAMME_WEIGHT = 0.25
 # CORDIS writes Greece and the United Kingdom with their EU protocol codes.
 H2020_COUNTRIES = {"UK": "GB", "EL": "GR"}
 
@@ -295,7 +298,7 @@ async def _existing_references(ctx: ServiceContext) -> set[str]:
 
 
 # -- the H2020 health benchmark ------------------------------------------------------------------
-def read_h2020(bench_dir: Path) -> ImportBatch:
+def read_h2020(bench_dir: Path, *, all_programmes: bool = False) -> ImportBatch:
     """Organisations and projects of the benchmark's history (projects starting before 2018).
 
     Every organisation of ``participations_hist`` is imported, including those outside the
@@ -319,6 +322,7 @@ def read_h2020(bench_dir: Path) -> ImportBatch:
     projects: dict[str, list[tuple[str, str]]] = defaultdict(list)
     project_year: dict[str, int] = {}
     project_parts: dict[str, str] = {}
+    project_is_health: dict[str, bool] = {}
     for row in _csv_rows(
         parts_path, ("project_id", "org_id", "role", "type", "country", "start_date")
     ):
@@ -331,6 +335,7 @@ def read_h2020(bench_dir: Path) -> ImportBatch:
         except ValueError:
             raise Unprocessable(f"{parts_path}: bad start_date {row['start_date']!r}") from None
         project_parts[row["project_id"]] = row.get("programme_parts", "")
+        project_is_health[row["project_id"]] = row.get("is_domain", "1") == "1"
 
     orgs = []
     for org_id, (otype, country) in sorted(org_info.items()):
@@ -353,13 +358,13 @@ def read_h2020(bench_dir: Path) -> ImportBatch:
             if org_id not in seen:
                 seen.add(org_id)
                 participants.append({"key": org_id, "role": role})
-        if len(participants) < 2:
+        if len(participants) < 2 or not (all_programmes or project_is_health[project_id]):
             continue
         collabs.append(
             {
                 "kind": "project",
                 "year": project_year[project_id],
-                "weight": 1.0,
+                "weight": 1.0 if project_is_health[project_id] else H2020_OTHER_PROGRAMME_WEIGHT,
                 "reference": f"H2020-{project_id}",
                 "title": f"H2020 project {project_id} ({project_parts[project_id] or 'n/a'})"[:300],
                 "participants": participants,

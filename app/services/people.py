@@ -4,6 +4,7 @@ and the rules for who sees a person and their contact details."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
@@ -128,10 +129,17 @@ def person_view(principal: Principal, person: m.Person, *, granted: bool) -> dic
         "consent_state": person.consent_state,
         "legal_basis": person.legal_basis,
         "source": person.source,
-        "consent_updated_at": person.consent_updated_at,
-        "created_at": person.created_at,
-        "updated_at": person.updated_at,
+        "consent_updated_at": as_utc(person.consent_updated_at),
+        "created_at": as_utc(person.created_at),
+        "updated_at": as_utc(person.updated_at),
     }
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything is stored in UTC, so say so."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
 
 
 # -- use cases ------------------------------------------------------------------------------
@@ -141,34 +149,33 @@ async def create_person(
     """Create a person. Staff records belong to the staff's cluster; admin and member records
     to the organisation's cluster. A member key may only add people of its own organisation."""
     now = utcnow()
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            org_id = payload.get("organisation_id")
-            if principal.role is Role.member and org_id is None:
-                org_id = principal.organisation_id
-            org = await _employer(session, principal, org_id)
-            tenant = principal.tenant if principal.role is Role.staff else None
-            if tenant is None and org is not None:
-                tenant = org.tenant
-            row = m.Person(
-                organisation_id=org_id,
-                tenant=tenant,
-                full_name=payload["full_name"],
-                job_title=payload.get("job_title"),
-                email=payload.get("email"),
-                phone=payload.get("phone"),
-                expertise=list(payload.get("expertise") or []),
-                consent_state=str(payload.get("consent_state") or "pending"),
-                legal_basis=str(payload["legal_basis"]),
-                source=payload["source"],
-                consent_updated_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            session.add(row)
-            await session.flush()
-            granted = bool(await granted_ids(session, principal, [row.id]))
-            return person_view(principal, row, granted=granted)
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        org_id = payload.get("organisation_id")
+        if principal.role is Role.member and org_id is None:
+            org_id = principal.organisation_id
+        org = await _employer(session, principal, org_id)
+        tenant = principal.tenant if principal.role is Role.staff else None
+        if tenant is None and org is not None:
+            tenant = org.tenant
+        row = m.Person(
+            organisation_id=org_id,
+            tenant=tenant,
+            full_name=payload["full_name"],
+            job_title=payload.get("job_title"),
+            email=payload.get("email"),
+            phone=payload.get("phone"),
+            expertise=list(payload.get("expertise") or []),
+            consent_state=str(payload.get("consent_state") or "pending"),
+            legal_basis=str(payload["legal_basis"]),
+            source=payload["source"],
+            consent_updated_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        await session.flush()
+        granted = bool(await granted_ids(session, principal, [row.id]))
+        return person_view(principal, row, granted=granted)
 
 
 async def get_person(ctx: ServiceContext, principal: Principal, person_id: int) -> dict[str, Any]:
@@ -209,20 +216,19 @@ async def update_person(
     ctx: ServiceContext, principal: Principal, person_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
     """Apply a partial update; moving a person to another organisation needs access to it."""
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            row, granted = await _writable(session, principal, person_id)
-            if "organisation_id" in changes and changes["organisation_id"] != row.organisation_id:
-                if principal.role is Role.member:
-                    raise Unprocessable("a member key may only hold people of its own organisation")
-                await _employer(session, principal, changes["organisation_id"])
-            for key in PERSON_FIELDS:
-                if key in changes:
-                    value = changes[key]
-                    setattr(row, key, list(value or []) if key == "expertise" else value)
-            row.updated_at = utcnow()
-            await session.flush()
-            return person_view(principal, row, granted=granted)
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        row, granted = await _writable(session, principal, person_id)
+        if "organisation_id" in changes and changes["organisation_id"] != row.organisation_id:
+            if principal.role is Role.member:
+                raise Unprocessable("a member key may only hold people of its own organisation")
+            await _employer(session, principal, changes["organisation_id"])
+        for key in PERSON_FIELDS:
+            if key in changes:
+                value = changes[key]
+                setattr(row, key, list(value or []) if key == "expertise" else value)
+        row.updated_at = utcnow()
+        await session.flush()
+        return person_view(principal, row, granted=granted)
 
 
 async def change_consent(
@@ -236,18 +242,17 @@ async def change_consent(
 ) -> dict[str, Any]:
     """Record a consent change with its time; withdrawn hides the person at once."""
     now = utcnow()
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            row, granted = await _writable(session, principal, person_id)
-            row.consent_state = state
-            if legal_basis is not None:
-                row.legal_basis = legal_basis
-            if source is not None:
-                row.source = source
-            row.consent_updated_at = now
-            row.updated_at = now
-            await session.flush()
-            return person_view(principal, row, granted=granted)
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        row, granted = await _writable(session, principal, person_id)
+        row.consent_state = state
+        if legal_basis is not None:
+            row.legal_basis = legal_basis
+        if source is not None:
+            row.source = source
+        row.consent_updated_at = now
+        row.updated_at = now
+        await session.flush()
+        return person_view(principal, row, granted=granted)
 
 
 # -- helpers --------------------------------------------------------------------------------

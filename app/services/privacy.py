@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +23,7 @@ from app.errors import Conflict, NotFound
 from app.services.context import ServiceContext
 from app.services.derived import load_organisations
 from app.services.keys import Principal, Role
-from app.services.people import load_managed_person, person_view
+from app.services.people import as_utc, load_managed_person, person_view
 from app.store import models as m
 from app.store.database import Database
 from app.store.models import Base, utcnow
@@ -68,9 +70,8 @@ def audit_entry(
 
 async def record(db: Database, entry: AuditEntry) -> None:
     """Append one entry in its own transaction (the middleware's writes)."""
-    async with db.write_lock:
-        async with db.sessions() as session, session.begin():
-            session.add(entry)
+    async with db.write_lock, db.sessions() as session, session.begin():
+        session.add(entry)
 
 
 async def person_tenant(db: Database, person_id: int) -> str | None:
@@ -118,7 +119,9 @@ async def list_audit(
 
 
 def _audit_dict(row: AuditEntry) -> dict[str, Any]:
-    return {c.name: getattr(row, c.name) for c in AuditEntry.__table__.columns}
+    entry = {c.name: getattr(row, c.name) for c in AuditEntry.__table__.columns}
+    entry["at"] = as_utc(row.at)
+    return entry
 
 
 # -- erasure ---------------------------------------------------------------------------------
@@ -127,28 +130,29 @@ async def erase_person(
 ) -> dict[str, Any]:
     """Remove a person, its contact grants and every row that refers to it, in one transaction
     with its audit entry."""
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            row = await load_managed_person(session, principal, person_id)
-            tenant = row.tenant
-            grants = await _delete_count(
-                session, delete(m.ContactGrant).where(m.ContactGrant.person_id == person_id)
-            )
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        row = await load_managed_person(session, principal, person_id)
+        tenant = row.tenant
+        await forget_cached_responses(session, persons=[row], organisation=None)
+        grants = await _delete_count(
+            session, delete(m.ContactGrant).where(m.ContactGrant.person_id == person_id)
+        )
+        async with _blocked_is_conflict("person", person_id):
             await session.delete(row)
-            await _flush_or_conflict(session, "person", person_id)
-            entry = audit_entry(
-                principal,
-                action="erasure",
-                method="DELETE",
-                path=path,
-                status=204,
-                subject_kind="person",
-                subject_id=person_id,
-                tenant=tenant,
-            )
-            session.add(entry)
             await session.flush()
-            return _receipt(entry, persons=1, grants=grants, collaborations=0, rankings=None)
+        entry = audit_entry(
+            principal,
+            action="erasure",
+            method="DELETE",
+            path=path,
+            status=204,
+            subject_kind="person",
+            subject_id=person_id,
+            tenant=tenant,
+        )
+        session.add(entry)
+        await session.flush()
+        return _receipt(entry, persons=1, grants=grants, collaborations=0, rankings=None)
 
 
 async def erase_organisation(
@@ -170,26 +174,30 @@ async def erase_organisation(
                     f"only admin and the staff of its cluster may erase organisation {org_id}"
                 )
             tenant = org.tenant
-            person_ids = list(
+            persons = list(
                 (
                     await session.scalars(
-                        select(m.Person.id).where(m.Person.organisation_id == org_id)
+                        select(m.Person).where(m.Person.organisation_id == org_id)
                     )
                 ).all()
             )
-            grants = await _delete_count(
-                session,
-                delete(m.ContactGrant).where(
-                    or_(
-                        m.ContactGrant.organisation_id == org_id,
-                        m.ContactGrant.person_id.in_(person_ids),
-                    )
-                ),
-            )
-            await session.execute(delete(m.Person).where(m.Person.organisation_id == org_id))
-            rankings = None if erase_from_runs is None else await erase_from_runs(session, org_id)
-            orphaned = await _delete_organisation_rows(session, org)
-            await _flush_or_conflict(session, "organisation", org_id)
+            person_ids = [p.id for p in persons]
+            await forget_cached_responses(session, persons=persons, organisation=org)
+            async with _blocked_is_conflict("organisation", org_id):
+                grants = await _delete_count(
+                    session,
+                    delete(m.ContactGrant).where(
+                        or_(
+                            m.ContactGrant.organisation_id == org_id,
+                            m.ContactGrant.person_id.in_(person_ids),
+                        )
+                    ),
+                )
+                await session.execute(delete(m.Person).where(m.Person.organisation_id == org_id))
+                rankings = (
+                    None if erase_from_runs is None else await erase_from_runs(session, org_id)
+                )
+                orphaned = await _delete_organisation_rows(session, org)
             entry = audit_entry(
                 principal,
                 action="erasure",
@@ -255,6 +263,57 @@ async def _delete_organisation_rows(session: AsyncSession, org: m.Organisation) 
     return orphaned
 
 
+async def forget_cached_responses(
+    session: AsyncSession, *, persons: list[m.Person], organisation: m.Organisation | None
+) -> int:
+    """Delete kept responses (the Idempotency-Key replay store) that are about the erased
+    subjects: requests on their paths, requests that created them, and responses containing
+    their name or e-mail. A replay of such a request then runs again instead of handing back
+    erased data."""
+    table = _response_cache()
+    if table is None:
+        return 0
+    subjects: list[tuple[str, str, int]] = [("people", "persons", p.id) for p in persons]
+    needles = [
+        value.encode()
+        for p in persons
+        for value in (p.email, p.phone, p.full_name)
+        if value and len(value) >= 3
+    ]
+    if organisation is not None:
+        subjects.append(("organisations", "organisations", organisation.id))
+        needles.append(organisation.name.encode())
+    paths = re.compile(
+        "|".join(
+            rf"^/v1/{collection}/{subject_id}(?:/|$)" for collection, _, subject_id in subjects
+        )
+    )
+    created = {(table_name, subject_id) for _, table_name, subject_id in subjects}
+    doomed = []
+    result = await session.stream(
+        select(
+            table.c.scope, table.c.key, table.c.path, table.c.created_rows, table.c.response_body
+        ).execution_options(yield_per=200)
+    )
+    async for scope, key, path, created_rows, body in result:
+        rows = {(str(t), i) for t, i in (created_rows or []) if isinstance(i, int)}
+        blob = bytes(body or b"")
+        if paths.match(path or "") or rows & created or any(needle in blob for needle in needles):
+            doomed.append((scope, key))
+    for scope, key in doomed:
+        await session.execute(delete(table).where(table.c.scope == scope, table.c.key == key))
+    return len(doomed)
+
+
+def _response_cache() -> Table | None:
+    """The replay store of app.limits, found through the metadata so erasure works with or
+    without it installed."""
+    _import_all_models()
+    table = Base.metadata.tables.get("idempotency_records")
+    needed = {"scope", "key", "path", "created_rows", "response_body"}
+    return table if table is not None and needed <= set(table.c.keys()) else None
+
+
 RANKING_MODULE = "app.services.rerank"
 
 
@@ -291,11 +350,13 @@ async def _delete_count(session: AsyncSession, statement: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-async def _flush_or_conflict(session: AsyncSession, kind: str, subject_id: int) -> None:
+@asynccontextmanager
+async def _blocked_is_conflict(kind: str, subject_id: int) -> AsyncIterator[None]:
+    """A foreign key that forbids the delete (a table added later that refers to the subject
+    without ON DELETE CASCADE / SET NULL) is a 409, and the transaction rolls back whole."""
     try:
-        await session.flush()
+        yield
     except IntegrityError:
-        # A table added later refers to the subject without ON DELETE CASCADE / SET NULL.
         log.exception("erasure of %s %d blocked by a foreign key", kind, subject_id)
         raise Conflict(
             f"{kind} {subject_id} is still referenced by a record that cannot be removed "
@@ -316,39 +377,38 @@ async def export_person(
     ctx: ServiceContext, principal: Principal, person_id: int, *, path: str
 ) -> dict[str, Any]:
     """Everything held about a person, read in the transaction that appends its audit entry."""
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            row = await load_managed_person(session, principal, person_id)
-            employer = None
-            if row.organisation_id is not None:
-                name = await session.scalar(
-                    select(m.Organisation.name).where(m.Organisation.id == row.organisation_id)
-                )
-                employer = {"id": row.organisation_id, "name": name}
-            grants = await _grants(session, m.ContactGrant.person_id == person_id)
-            audit = await _audit_about(session, [("person", person_id)])
-            others = await _referring_rows(session, "persons", [person_id], {"contact_grants"})
-            session.add(
-                audit_entry(
-                    principal,
-                    action="export",
-                    method="GET",
-                    path=path,
-                    status=200,
-                    subject_kind="person",
-                    subject_id=person_id,
-                    tenant=row.tenant,
-                )
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        row = await load_managed_person(session, principal, person_id)
+        employer = None
+        if row.organisation_id is not None:
+            name = await session.scalar(
+                select(m.Organisation.name).where(m.Organisation.id == row.organisation_id)
             )
-            return {
-                "kind": "person",
-                "exported_at": utcnow(),
-                "person": person_view(principal, row, granted=False),
-                "organisation": employer,
-                "contact_grants": grants,
-                "audit": audit,
-                "other_records": others,
-            }
+            employer = {"id": row.organisation_id, "name": name}
+        grants = await _grants(session, m.ContactGrant.person_id == person_id)
+        audit = await _audit_about(session, [("person", person_id)])
+        others = await _referring_rows(session, "persons", [person_id], {"contact_grants"})
+        session.add(
+            audit_entry(
+                principal,
+                action="export",
+                method="GET",
+                path=path,
+                status=200,
+                subject_kind="person",
+                subject_id=person_id,
+                tenant=row.tenant,
+            )
+        )
+        return {
+            "kind": "person",
+            "exported_at": utcnow(),
+            "person": person_view(principal, row, granted=False),
+            "organisation": employer,
+            "contact_grants": grants,
+            "audit": audit,
+            "other_records": others,
+        }
 
 
 # Tables whose rows the organisation export already shows in its own sections.
@@ -495,7 +555,7 @@ async def _grants(session: AsyncSession, condition: ColumnElement[bool]) -> list
             "person_id": g.person_id,
             "organisation_id": g.organisation_id,
             "reason": g.reason,
-            "created_at": g.created_at,
+            "created_at": as_utc(g.created_at),
         }
         for g in rows
     ]
@@ -513,9 +573,9 @@ async def _api_keys_of(session: AsyncSession, org_id: int) -> list[dict[str, Any
             "prefix": k.prefix,
             "role": k.role,
             "label": k.label,
-            "created_at": k.created_at,
-            "expires_at": k.expires_at,
-            "revoked_at": k.revoked_at,
+            "created_at": as_utc(k.created_at),
+            "expires_at": as_utc(k.expires_at),
+            "revoked_at": as_utc(k.revoked_at),
         }
         for k in rows
     ]

@@ -1,0 +1,1353 @@
+"""Batch re-ranking runs: every organisation's top partners computed with the API's ranking
+code, committed chunk by chunk under a lease, published atomically, resumed after a crash,
+served to the matches endpoint while fresh, exported for organisers, erased on request.
+
+A run's life: take the lease -> bring stale embeddings up to date -> load the store into a
+private snapshot and hash it (the input snapshot marker) -> plan which organisations to rank
+-> rank chunk after chunk (locally or on Ray), each committed with its lists, its chunk row and
+the lease renewal in one transaction -> copy the unaffected lists (``only_changed``) and flip
+the published pointer in one transaction -> prune old runs -> release the lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import hashlib
+import json
+import logging
+import math
+import os
+import secrets
+import socket
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import numpy as np
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import Conflict, NotFound, Unprocessable
+from app.services.context import ServiceContext
+from app.services.derived import (
+    DerivedState,
+    EmbeddingItem,
+    embedding_items,
+    load_organisations,
+)
+from app.store import models as m
+from app.store.database import Database
+from app.store.models import utcnow
+from app.store.rerank_models import (
+    RerankChunk,
+    RerankMatch,
+    RerankRun,
+    RerankState,
+    RerankSubject,
+)
+from matching import batch as batch_ranker
+from matching import ranker
+from matching.batch import BatchState, ChunkResult
+from matching.ranker import MatchingState, MatchQuery, ScoredMatch
+
+log = logging.getLogger("multihelix")
+
+DEFAULT_TOP_K = 50
+MAX_TOP_K = 100
+DEFAULT_CHUNK_SIZE = 500
+# A lease outlives a slow chunk by far; a crashed holder on another machine blocks for this long.
+LEASE_TTL = timedelta(minutes=10)
+KEEP_PUBLISHED = 2
+ENGINES = ("local", "ray")
+_STATE_ID = 1
+_IN_BATCH = 5_000  # ids per IN (...) list: well below SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    top_k: int = DEFAULT_TOP_K
+    only_changed: bool = False
+    engine: str = "local"
+    ray_address: str | None = None
+    ray_workers: int | None = None
+    chunk_size: int = DEFAULT_CHUNK_SIZE
+
+    def validate(self) -> None:
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise Unprocessable(f"top must be between 1 and {MAX_TOP_K}")
+        if not 1 <= self.chunk_size <= 100_000:
+            raise Unprocessable("chunk size must be between 1 and 100000")
+        if self.engine not in ENGINES:
+            raise Unprocessable(f"engine must be one of {', '.join(ENGINES)}")
+        if self.engine == "ray" and not ray_available():
+            raise Unprocessable("the ray engine needs the optional 'ray' extra installed")
+
+    def query(self) -> MatchQuery:
+        # Explanations are rebuilt when a list is served: they are text, and cost more to
+        # store than to recompute for the few items shown.
+        return MatchQuery(limit=self.top_k, explain=False)
+
+
+@dataclass(frozen=True)
+class Progress:
+    run_id: int
+    done_chunks: int
+    total_chunks: int
+    done_subjects: int
+    total_subjects: int
+    elapsed_s: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- reading runs ---------------------------------------------------------------------------
+async def list_runs(db: Database, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async with db.read() as session:
+        total = await session.scalar(select(func.count()).select_from(RerankRun))
+        rows = (
+            await session.scalars(
+                select(RerankRun).order_by(RerankRun.id.desc()).limit(limit).offset(offset)
+            )
+        ).all()
+        current = await _published_id(session)
+    return [_run_view(r, current) for r in rows], int(total or 0)
+
+
+async def get_run(db: Database, run_id: int) -> dict[str, Any]:
+    async with db.read() as session:
+        row = await session.get(RerankRun, run_id)
+        if row is None:
+            raise NotFound(f"re-ranking run {run_id} does not exist")
+        current = await _published_id(session)
+    return _run_view(row, current)
+
+
+def _run_view(row: RerankRun, current: int | None) -> dict[str, Any]:
+    total = row.total_subjects
+    return {
+        "id": row.id,
+        "status": row.status,
+        "is_current": row.id == current,
+        "engine": row.engine,
+        "top_k": row.top_k,
+        "only_changed": row.only_changed,
+        "base_run_id": row.base_run_id,
+        "parameters": {k: v for k, v in (row.parameters or {}).items() if k != "components"},
+        "model_versions": row.model_versions or {},
+        "snapshot_marker": row.snapshot_marker,
+        "started_at": _aware(row.started_at),
+        "updated_at": _aware(row.updated_at),
+        "finished_at": _aware(row.finished_at) if row.finished_at else None,
+        "requested_by": row.requested_by,
+        "error": row.error,
+        "progress": {
+            "done_chunks": row.done_chunks,
+            "total_chunks": row.total_chunks,
+            "done_organisations": row.done_subjects,
+            "total_organisations": total,
+            "copied_organisations": row.copied_subjects,
+            "fraction": (row.done_subjects / total) if total else (1.0 if row.finished_at else 0.0),
+        },
+    }
+
+
+async def _published_id(session: AsyncSession) -> int | None:
+    return await session.scalar(
+        select(RerankState.published_run_id).where(RerankState.id == _STATE_ID)
+    )
+
+
+# -- the lease ------------------------------------------------------------------------------
+def new_owner() -> str:
+    """Who holds a lease: host and process (so a dead holder on this host is detected)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _holder_is_gone(owner: str) -> bool:
+    """True when ``owner`` was a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+async def _state_row(session: AsyncSession) -> RerankState:
+    """The single state row, locked for the transaction (created on first use)."""
+    row = await session.scalar(
+        select(RerankState).where(RerankState.id == _STATE_ID).with_for_update()
+    )
+    if row is None:
+        row = RerankState(id=_STATE_ID)
+        session.add(row)
+        await session.flush()
+    return row
+
+
+def _lease_is_held(state: RerankState, owner: str | None, now: datetime) -> bool:
+    if state.lease_owner is None or state.lease_owner == owner:
+        return False
+    if state.lease_expires_at is not None and _aware(state.lease_expires_at) <= now:
+        return False
+    return not _holder_is_gone(state.lease_owner)
+
+
+async def begin_run(
+    db: Database, options: RunOptions, *, owner: str, requested_by: str | None
+) -> tuple[int, bool]:
+    """Take the lease and return (run id, resumed): the interrupted run with the same
+    options when there is one, else a new run. Conflict (409) when another run holds it."""
+    options.validate()
+    now = datetime.now(UTC)
+    for attempt in range(2):
+        try:
+            async with db.write_lock, db.sessions() as session, session.begin():
+                state = await _state_row(session)
+                if _lease_is_held(state, owner, now):
+                    raise Conflict(
+                        f"re-ranking run {state.lease_run_id} is running; try again when it "
+                        "has finished",
+                        errors=[{"running_run_id": state.lease_run_id}],
+                    )
+                interrupted = await session.scalar(
+                    select(RerankRun)
+                    .where(
+                        RerankRun.status == "running",
+                        RerankRun.top_k == options.top_k,
+                        RerankRun.only_changed == options.only_changed,
+                        RerankRun.chunk_size == options.chunk_size,
+                    )
+                    .order_by(RerankRun.id.desc())
+                    .limit(1)
+                )
+                # Runs left running with other options can never finish: close them.
+                await session.execute(
+                    update(RerankRun)
+                    .where(
+                        RerankRun.status == "running",
+                        RerankRun.id != (interrupted.id if interrupted else -1),
+                    )
+                    .values(status="failed", error="interrupted; superseded by a later run")
+                )
+                if interrupted is not None:
+                    run_id, resumed = interrupted.id, True
+                    interrupted.engine = options.engine
+                    interrupted.updated_at = now
+                else:
+                    run = RerankRun(
+                        status="running",
+                        engine=options.engine,
+                        top_k=options.top_k,
+                        only_changed=options.only_changed,
+                        parameters={},
+                        model_versions={},
+                        chunk_size=options.chunk_size,
+                        total_chunks=0,
+                        done_chunks=0,
+                        total_subjects=0,
+                        done_subjects=0,
+                        copied_subjects=0,
+                        requested_by=requested_by,
+                        started_at=now,
+                        updated_at=now,
+                    )
+                    session.add(run)
+                    await session.flush()
+                    run_id, resumed = run.id, False
+                state.lease_owner = owner
+                state.lease_run_id = run_id
+                state.lease_expires_at = now + LEASE_TTL
+            return run_id, resumed
+        except IntegrityError:
+            if attempt:  # two processes created the state row at once; the loser retries
+                raise
+    raise AssertionError("unreachable")
+
+
+class LeaseLost(RuntimeError):
+    """Another process took the lease over (ours had expired): stop without writing."""
+
+
+async def _check_and_renew(session: AsyncSession, owner: str, run_id: int) -> None:
+    state = await _state_row(session)
+    if state.lease_owner != owner or state.lease_run_id != run_id:
+        raise LeaseLost(f"the lease of run {run_id} was taken over by {state.lease_owner}")
+    state.lease_expires_at = datetime.now(UTC) + LEASE_TTL
+
+
+async def _release(db: Database, owner: str) -> None:
+    async with db.write_lock, db.sessions() as session, session.begin():
+        state = await _state_row(session)
+        if state.lease_owner == owner:
+            state.lease_owner = None
+            state.lease_run_id = None
+            state.lease_expires_at = None
+
+
+# -- running --------------------------------------------------------------------------------
+@dataclass
+class RunReport:
+    run_id: int
+    resumed: bool
+    status: str
+    ranked: int = 0
+    copied: int = 0
+    skipped_chunks: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+async def run_rerank(
+    ctx: ServiceContext,
+    options: RunOptions,
+    *,
+    requested_by: str | None = None,
+    progress: ProgressCallback | None = None,
+    private_state: bool = True,
+) -> RunReport:
+    """Take the lease and run (or resume) one re-ranking run to its publication.
+
+    ``private_state=False`` ranks from ``ctx.derived`` directly: right for a process that
+    serves nothing else (the command line), where nothing writes to it during the run.
+    """
+    owner = new_owner()
+    run_id, resumed = await begin_run(ctx.db, options, owner=owner, requested_by=requested_by)
+    return await execute_run(
+        ctx,
+        run_id,
+        options,
+        owner=owner,
+        resumed=resumed,
+        progress=progress,
+        private_state=private_state,
+    )
+
+
+_BACKGROUND: set[asyncio.Task[Any]] = set()  # keeps started runs referenced until they end
+
+
+async def start_background_run(
+    ctx: ServiceContext, options: RunOptions, *, requested_by: str | None
+) -> dict[str, Any]:
+    """Take the lease now (so a conflict is the caller's 409) and run in the background."""
+    owner = new_owner()
+    run_id, resumed = await begin_run(ctx.db, options, owner=owner, requested_by=requested_by)
+
+    async def work() -> None:
+        try:
+            await execute_run(ctx, run_id, options, owner=owner, resumed=resumed)
+        except Exception:
+            log.exception("re-ranking run %d failed", run_id)
+
+    task = asyncio.create_task(work(), name=f"rerank-{run_id}")
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+    return await get_run(ctx.db, run_id)
+
+
+async def execute_run(
+    ctx: ServiceContext,
+    run_id: int,
+    options: RunOptions,
+    *,
+    owner: str,
+    resumed: bool = False,
+    progress: ProgressCallback | None = None,
+    private_state: bool = True,
+) -> RunReport:
+    """Run ``run_id`` (whose lease ``owner`` holds) to publication; see the module docstring."""
+    report = RunReport(run_id=run_id, resumed=resumed, status="running")
+    started = time.perf_counter()
+    try:
+        t0 = time.perf_counter()
+        await refresh_embeddings(ctx)
+        report.seconds["embeddings"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        state = ctx.derived.state
+        if private_state:
+            derived = DerivedState(ctx.derived.encoder, state.scorer, ctx.settings.reference_year)
+            await derived.load(ctx.db)
+            state = derived.state
+        report.seconds["load"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        snapshot = await anyio.to_thread.run_sync(_snapshot_inputs, state, options)
+        report.seconds["fingerprints"] = time.perf_counter() - t0
+
+        run_id = await _fix_snapshot(ctx, run_id, options, snapshot, owner)
+        report.run_id = run_id
+
+        t0 = time.perf_counter()
+        plan, base_run_id = await _plan(ctx, run_id, options, state, snapshot)
+        report.seconds["plan"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        ranked, skipped = await _rank_chunks(
+            ctx, run_id, options, state, snapshot, plan, owner, progress, started
+        )
+        report.ranked, report.skipped_chunks = ranked, skipped
+        report.seconds["rank"] = time.perf_counter() - t0
+
+        t0 = time.perf_counter()
+        report.copied = await _publish(ctx.db, run_id, base_run_id, owner)
+        report.seconds["publish"] = time.perf_counter() - t0
+        report.status = "published"
+        t0 = time.perf_counter()
+        await prune_runs(ctx.db)
+        report.seconds["prune"] = time.perf_counter() - t0
+    except (LeaseLost, asyncio.CancelledError, KeyboardInterrupt):
+        raise  # left "running": the next invocation resumes it
+    except BaseException as exc:
+        await _fail(ctx.db, report.run_id, f"{type(exc).__name__}: {exc}")
+        report.status = "failed"
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            await _release(ctx.db, owner)
+    report.seconds["total"] = time.perf_counter() - started
+    return report
+
+
+async def _fail(db: Database, run_id: int, error: str) -> None:
+    with contextlib.suppress(Exception):
+        async with db.write_lock, db.sessions() as session, session.begin():
+            await session.execute(
+                update(RerankRun)
+                .where(RerankRun.id == run_id, RerankRun.status == "running")
+                .values(status="failed", error=error[:2000], updated_at=utcnow())
+            )
+
+
+# -- embeddings -----------------------------------------------------------------------------
+async def refresh_embeddings(ctx: ServiceContext, *, batch_size: int = 500) -> int:
+    """Embed again only the texts whose stored vector is missing or was made from other text
+    (or by another model); returns how many organisations changed."""
+    encoder_name = ctx.encoder_name
+    emb = m.Embedding.__table__
+    async with ctx.db.read() as session:
+        stored: dict[int, set[tuple[str, int, str]]] = {}
+        result = await session.stream(
+            select(emb.c.organisation_id, emb.c.field, emb.c.position, emb.c.content_hash)
+            .where(emb.c.model == encoder_name)
+            .execution_options(yield_per=50_000)
+        )
+        async for org_id, fld, pos, digest in result:
+            stored.setdefault(org_id, set()).add((fld, pos, digest))
+    orgs = await load_organisations(ctx.db)
+    stale: list[tuple[dict[str, Any], list[EmbeddingItem]]] = []
+    for org in orgs:
+        items = embedding_items(org, encoder_name)
+        if {(i.field, i.position, i.content_hash) for i in items} != stored.get(org["id"], set()):
+            stale.append((org, items))
+    for start in range(0, len(stale), batch_size):
+        group = stale[start : start + batch_size]
+        vectors = await ctx.embed([it for _, items in group for it in items])
+        async with ctx.db.write_lock:
+            async with ctx.db.sessions() as session, session.begin():
+                ids = [org["id"] for org, _ in group]
+                await session.execute(
+                    delete(m.Embedding).where(m.Embedding.organisation_id.in_(ids))
+                )
+                present = set(
+                    (
+                        await session.scalars(
+                            select(m.Organisation.id).where(m.Organisation.id.in_(ids))
+                        )
+                    ).all()
+                )
+                for org, items in group:
+                    if org["id"] not in present:
+                        continue
+                    for it in items:
+                        session.add(
+                            m.Embedding(
+                                organisation_id=org["id"],
+                                field=it.field,
+                                position=it.position,
+                                model=encoder_name,
+                                content_hash=it.content_hash,
+                                vector=np.ascontiguousarray(
+                                    vectors[it], dtype=np.float32
+                                ).tobytes(),
+                            )
+                        )
+            for org, items in group:
+                if org["id"] in present:
+                    ctx.derived.put_organisation(
+                        org, {(i.field, i.position): vectors[i] for i in items}
+                    )
+    if stale:
+        log.info("re-ranking: embedded the texts of %d organisations again", len(stale))
+    return len(stale)
+
+
+# -- the snapshot ---------------------------------------------------------------------------
+@dataclass
+class _Snapshot:
+    own: dict[int, str]  # per organisation: its own inputs' fingerprint
+    marker: str  # the whole input
+    context: str  # what every list also depends on: model, encoder, parameters, regime
+    components: tuple[str, ...] | None = None
+
+
+def context_marker(state: MatchingState, top_k: int) -> str:
+    """Hash of what every stored list depends on besides the organisations themselves."""
+    scorer = state.scorer
+    regime = "exhaustive" if len(state.catalog) <= ranker.EXHAUSTIVE_LIMIT else "candidates"
+    defaults = MatchQuery(limit=top_k)
+    text = json.dumps(
+        {
+            "scorer": [
+                scorer.version,
+                list(scorer.features),
+                list(scorer.transforms),
+                scorer.mean.tolist(),
+                scorer.scale.tolist(),
+                scorer.coef.tolist(),
+                scorer.intercept,
+                sorted(scorer.preference_weights.items()),
+            ],
+            "encoder": getattr(state.vectors["profile"], "dim", 0),
+            "limits": [
+                ranker.EXHAUSTIVE_LIMIT,
+                ranker.TEXT_CANDIDATES,
+                ranker.GRAPH_CANDIDATES,
+                ranker.POPULAR_CANDIDATES,
+            ],
+            "query": [top_k, defaults.cross_preference, defaults.diversity],
+            "regime": regime,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _snapshot_inputs(state: MatchingState, options: RunOptions) -> _Snapshot:
+    ids = state.catalog.all_ids().tolist()
+    own = batch_ranker.own_fingerprints(state, ids)
+    context = context_marker(state, options.top_k)
+    digest = hashlib.sha256(context.encode())
+    for org_id in sorted(own):
+        digest.update(f"{org_id}:{own[org_id]};".encode())
+    return _Snapshot(own=own, marker=digest.hexdigest(), context=context)
+
+
+async def _fix_snapshot(
+    ctx: ServiceContext, run_id: int, options: RunOptions, snap: _Snapshot, owner: str
+) -> int:
+    """Record the run's snapshot marker, or check that a resumed run still sees the same
+    inputs. If the store changed since the run started, its committed chunks describe
+    another snapshot: it is closed as failed and a new run starts (under the same lease)."""
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        await _check_and_renew(session, owner, run_id)
+        run = await session.get(RerankRun, run_id)
+        assert run is not None
+        if run.snapshot_marker is None:
+            run.snapshot_marker = snap.marker
+            run.context_marker = snap.context
+            run.model_versions = {
+                "ranker": ctx.derived.state.scorer.version,
+                "encoder": ctx.encoder_name,
+            }
+            return run_id
+        if run.snapshot_marker == snap.marker:
+            return run_id
+        run.status = "failed"
+        run.error = "inputs changed while it was interrupted; a new run started over"
+        run.updated_at = utcnow()
+        fresh = RerankRun(
+            status="running",
+            engine=options.engine,
+            top_k=options.top_k,
+            only_changed=options.only_changed,
+            parameters={},
+            model_versions={
+                "ranker": ctx.derived.state.scorer.version,
+                "encoder": ctx.encoder_name,
+            },
+            snapshot_marker=snap.marker,
+            context_marker=snap.context,
+            chunk_size=options.chunk_size,
+            total_chunks=0,
+            done_chunks=0,
+            total_subjects=0,
+            done_subjects=0,
+            copied_subjects=0,
+            requested_by=run.requested_by,
+        )
+        session.add(fresh)
+        await session.flush()
+        state = await _state_row(session)
+        state.lease_run_id = fresh.id
+        log.info(
+            "re-ranking run %d: inputs changed since it started; run %d starts over",
+            run_id,
+            fresh.id,
+        )
+        return fresh.id
+
+
+# -- planning -------------------------------------------------------------------------------
+async def _plan(
+    ctx: ServiceContext,
+    run_id: int,
+    options: RunOptions,
+    state: MatchingState,
+    snap: _Snapshot,
+) -> tuple[np.ndarray, int | None]:
+    """The organisations this run ranks (stored with the run, so a resumed run ranks the same)
+    and the run it copies the others from."""
+    async with ctx.db.read() as session:
+        run = await session.get(RerankRun, run_id)
+        assert run is not None
+        if run.plan is not None:
+            return np.frombuffer(zlib.decompress(run.plan), dtype=np.int64), run.base_run_id
+        base = None
+        note = None
+        if options.only_changed:
+            current = await _published_id(session)
+            base = await session.get(RerankRun, current) if current is not None else None
+            if base is None:
+                note = "no published run to start from: ranked every organisation"
+            elif base.context_marker != snap.context or base.top_k != options.top_k:
+                note = f"run {base.id} used other model or parameters: ranked every organisation"
+                base = None
+    all_ids = np.array(sorted(snap.own), dtype=np.int64)
+    if base is None:
+        plan = all_ids
+    else:
+        plan = await _affected(ctx, state, snap, base.id, all_ids)
+    parameters: dict[str, Any] = {
+        "top_k": options.top_k,
+        "chunk_size": options.chunk_size,
+        "only_changed": options.only_changed,
+        "cross_preference": options.query().cross_preference,
+        "diversity": options.query().diversity,
+        "organisations": len(all_ids),
+    }
+    if note:
+        parameters["note"] = note
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        run = await session.get(RerankRun, run_id)
+        assert run is not None
+        run.plan = zlib.compress(plan.astype(np.int64).tobytes())
+        run.base_run_id = base.id if base is not None else None
+        run.total_subjects = len(plan)
+        run.total_chunks = math.ceil(len(plan) / options.chunk_size)
+        run.parameters = {**(run.parameters or {}), **parameters}
+        run.updated_at = utcnow()
+    return plan, (base.id if base is not None else None)
+
+
+async def _affected(
+    ctx: ServiceContext, state: MatchingState, snap: _Snapshot, base_id: int, all_ids: np.ndarray
+) -> np.ndarray:
+    """Organisations whose stored list in ``base_id`` may differ from a new ranking: those
+    whose own inputs changed (or are new), those with a changed organisation on their list or
+    among their partners, and those a changed organisation would now enter the pool of."""
+    async with ctx.db.read() as session:
+        stored = dict(
+            (
+                await session.execute(
+                    select(RerankSubject.organisation_id, RerankSubject.own_marker).where(
+                        RerankSubject.run_id == base_id
+                    )
+                )
+            ).all()
+        )
+    changed = sorted(o for o, fp in snap.own.items() if stored.get(o) != fp)
+    relinked = [o for o in changed if batch_ranker.links_changed(stored.get(o), snap.own[o])]
+    affected: set[int] = set(changed)
+    if not changed:
+        return np.zeros(0, dtype=np.int64)
+    async with ctx.db.read() as session:
+        for start in range(0, len(changed), _IN_BATCH):
+            part = changed[start : start + _IN_BATCH]
+            found = await session.scalars(
+                select(RerankMatch.organisation_id)
+                .where(RerankMatch.run_id == base_id, RerankMatch.candidate_id.in_(part))
+                .distinct()
+            )
+            affected.update(found.all())
+        cutoffs = dict(
+            (
+                await session.execute(
+                    select(RerankSubject.organisation_id, RerankSubject.cutoff).where(
+                        RerankSubject.run_id == base_id
+                    )
+                )
+            ).all()
+        )
+    entering = await anyio.to_thread.run_sync(
+        _entering, state, snap, changed, relinked, cutoffs, len(all_ids)
+    )
+    affected.update(entering)
+    known = set(snap.own)
+    return np.array(sorted(o for o in affected if o in known), dtype=np.int64)
+
+
+def _entering(
+    state: MatchingState,
+    snap: _Snapshot,
+    changed: list[int],
+    relinked: list[int],
+    cutoffs: dict[int, float | None],
+    n_organisations: int,
+) -> set[int]:
+    """Organisations a changed one now reaches: within two hops of a changed link (common
+    partners, their degrees and three-step walks move), and those it would enter the ranking
+    pool of (checked by scoring it for them against their stored pool cut-off)."""
+    snapshot = state.snapshot()
+    out: set[int] = set()
+    for org_id in relinked:
+        partners = snapshot.direct_partners(org_id)
+        out.update(partners.tolist())
+        for partner in partners.tolist():
+            out.update(snapshot.direct_partners(partner).tolist())
+    pairs: dict[int, set[int]] = {}
+    exhaustive = n_organisations <= ranker.EXHAUSTIVE_LIMIT
+    everyone = list(snap.own)
+    for org_id in changed:
+        reached: set[int] = set()
+        if exhaustive:
+            reached.update(everyone)
+        else:
+            qvec = {s: state.vectors[s] for s in ("profile", "offers", "seeks")}
+            # Who would find it: the same searches, asked the other way round.
+            for own_space, their_space in (
+                ("profile", "profile"),
+                ("offers", "seeks"),
+                ("seeks", "offers"),
+            ):
+                if org_id in qvec[own_space]:
+                    vec = qvec[own_space].get([org_id])[0]
+                    ids, _ = qvec[their_space].search(vec, ranker.TEXT_CANDIDATES)
+                    reached.update(ids.tolist())
+            ids, _ = snapshot.expand(org_id, ranker.GRAPH_CANDIDATES)
+            reached.update(ids.tolist())
+        for subject in reached:
+            if subject != org_id:
+                pairs.setdefault(subject, set()).add(org_id)
+    candidates = {s: c for s, c in pairs.items() if s not in out and s in snap.own}
+    if not candidates:
+        return out
+    batch = batch_ranker.prepare(state)
+    scores = batch_ranker.score_pairs(
+        batch, {s: sorted(c) for s, c in candidates.items()}, MatchQuery()
+    )
+    for subject, values in scores.items():
+        cutoff = cutoffs.get(subject)
+        if subject not in cutoffs or cutoff is None or (len(values) and values.max() >= cutoff):
+            out.add(subject)
+    return out
+
+
+# -- ranking chunks -------------------------------------------------------------------------
+class _Engine:
+    async def results(
+        self, chunks: list[tuple[int, np.ndarray]]
+    ) -> AsyncIterator[tuple[int, ChunkResult]]:
+        raise NotImplementedError
+        yield  # pragma: no cover
+
+    async def close(self) -> None:
+        return None
+
+
+class _LocalEngine(_Engine):
+    """Chunks one after another, off the event loop, in this process."""
+
+    def __init__(self, batch: BatchState, query: MatchQuery) -> None:
+        self.batch = batch
+        self.query = query
+
+    async def results(
+        self, chunks: list[tuple[int, np.ndarray]]
+    ) -> AsyncIterator[tuple[int, ChunkResult]]:
+        for index, ids in chunks:
+            result = await anyio.to_thread.run_sync(
+                batch_ranker.rank_chunk, self.batch, ids.tolist(), self.query
+            )
+            yield index, result
+
+
+class _RayEngine(_Engine):
+    """The same chunks on a Ray cluster: one actor per worker holds the batch state (sent
+    once through the object store) and ranks the chunks it is handed; results come back as
+    they finish and are committed here, in this process, like the local engine's."""
+
+    def __init__(
+        self,
+        batch: BatchState,
+        query: MatchQuery,
+        *,
+        address: str | None,
+        workers: int | None,
+        cpus_per_worker: float = 0.5,
+    ) -> None:
+        import ray
+
+        self._ray = ray
+        self._started_here = False
+        if not ray.is_initialized():
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
+                self._started_here = True
+        cpus = float(ray.cluster_resources().get("CPU", 1.0))  # type: ignore[no-untyped-call]
+        count = workers or max(1, int(cpus))
+        # Fractional CPUs per actor: actors that reserve every CPU leave none for the tasks
+        # Ray itself schedules (object transfers, readers) and the pool hangs.
+        actor = ray.remote(num_cpus=cpus_per_worker)(_RankActor)
+        shared = ray.put(batch)
+        self._actors: list[Any] = [actor.remote(shared, query) for _ in range(count)]
+
+    async def results(
+        self, chunks: list[tuple[int, np.ndarray]]
+    ) -> AsyncIterator[tuple[int, ChunkResult]]:
+        ray = self._ray
+        pending: dict[Any, int] = {}
+        queue = list(chunks)
+        idle: list[Any] = list(self._actors)
+        busy: dict[Any, Any] = {}
+        while queue or pending:
+            while queue and idle:
+                index, ids = queue.pop(0)
+                worker = idle.pop()
+                ref = worker.rank.remote(ids.tolist())
+                pending[ref] = index
+                busy[ref] = worker
+            ready, _ = await anyio.to_thread.run_sync(
+                lambda: ray.wait(list(pending), num_returns=1)
+            )
+            for ref in ready:
+                index = pending.pop(ref)
+                idle.append(busy.pop(ref))
+                result = await anyio.to_thread.run_sync(ray.get, ref)
+                yield index, result
+
+    async def close(self) -> None:
+        for worker in self._actors:
+            with contextlib.suppress(Exception):
+                self._ray.kill(worker)
+        if self._started_here:
+            await anyio.to_thread.run_sync(self._ray.shutdown)
+
+
+class _RankActor:
+    """Holds one copy of the batch state per Ray worker process."""
+
+    def __init__(self, batch: BatchState, query: MatchQuery) -> None:
+        self.batch = batch
+        self.query = query
+
+    def rank(self, ids: list[int]) -> ChunkResult:
+        return batch_ranker.rank_chunk(self.batch, ids, self.query)
+
+
+async def _rank_chunks(
+    ctx: ServiceContext,
+    run_id: int,
+    options: RunOptions,
+    state: MatchingState,
+    snap: _Snapshot,
+    plan: np.ndarray,
+    owner: str,
+    progress: ProgressCallback | None,
+    started: float,
+) -> tuple[int, int]:
+    async with ctx.db.read() as session:
+        done = set(
+            (
+                await session.scalars(
+                    select(RerankChunk.chunk_index).where(RerankChunk.run_id == run_id)
+                )
+            ).all()
+        )
+        run = await session.get(RerankRun, run_id)
+        assert run is not None
+        done_subjects = run.done_subjects
+    size = options.chunk_size
+    n_chunks = math.ceil(len(plan) / size)
+    todo = [(i, plan[i * size : (i + 1) * size]) for i in range(n_chunks) if i not in done]
+    if progress is not None:
+        progress(Progress(run_id, len(done), n_chunks, done_subjects, len(plan), 0.0))
+    if not todo:
+        return 0, len(done)
+    batch = await anyio.to_thread.run_sync(batch_ranker.prepare, state)
+    query = options.query()
+    engine: _Engine
+    if options.engine == "ray":
+        engine = await anyio.to_thread.run_sync(
+            lambda: _RayEngine(
+                batch, query, address=options.ray_address, workers=options.ray_workers
+            )
+        )
+    else:
+        engine = _LocalEngine(batch, query)
+    ranked = 0
+    done_chunks = len(done)
+    try:
+        async for index, result in engine.results(todo):
+            rows = await anyio.to_thread.run_sync(_chunk_rows, run_id, state, snap, result)
+            await _commit_chunk(ctx.db, run_id, index, rows, result, owner)
+            ranked += len(result.subjects)
+            done_chunks += 1
+            done_subjects += len(result.subjects)
+            if progress is not None:
+                progress(
+                    Progress(
+                        run_id,
+                        done_chunks,
+                        n_chunks,
+                        done_subjects,
+                        len(plan),
+                        time.perf_counter() - started,
+                    )
+                )
+    finally:
+        await engine.close()
+    return ranked, len(done)
+
+
+@dataclass
+class _ChunkRows:
+    subjects: list[dict[str, Any]]
+    matches: list[dict[str, Any]]
+    referenced: list[int]
+    components: tuple[str, ...]
+
+
+def _chunk_rows(
+    run_id: int, state: MatchingState, snap: _Snapshot, result: ChunkResult
+) -> _ChunkRows:
+    snapshot = state.snapshot()
+    now = utcnow()
+    lists = result.lists()
+    subjects = []
+    for org_id, cutoff in zip(result.subjects.tolist(), result.cutoffs.tolist(), strict=True):
+        cands = lists[org_id][0].tolist()
+        subjects.append(
+            {
+                "run_id": run_id,
+                "organisation_id": org_id,
+                "own_marker": snap.own.get(org_id, "-"),
+                "marker": batch_ranker.subject_marker(
+                    snapshot, org_id, snap.own, cands, snap.context
+                ),
+                "cutoff": cutoff if math.isfinite(cutoff) else None,
+                "items": len(cands),
+                "computed_at": now,
+            }
+        )
+    components = np.ascontiguousarray(result.components, dtype="<f8")
+    matches = [
+        {
+            "run_id": run_id,
+            "organisation_id": s,
+            "rank": r,
+            "candidate_id": c,
+            "score": sc,
+            "components": components[i].tobytes(),
+        }
+        for i, (s, r, c, sc) in enumerate(
+            zip(
+                result.subject.tolist(),
+                result.rank.tolist(),
+                result.candidate.tolist(),
+                result.score.tolist(),
+                strict=True,
+            )
+        )
+    ]
+    referenced = sorted(set(result.subjects.tolist()) | set(result.candidate.tolist()))
+    return _ChunkRows(subjects, matches, referenced, result.names)
+
+
+async def _commit_chunk(
+    db: Database, run_id: int, index: int, rows: _ChunkRows, result: ChunkResult, owner: str
+) -> None:
+    """Write a chunk's lists, its chunk row, the progress and the lease renewal at once."""
+    for attempt in range(3):
+        try:
+            async with db.write_lock, db.sessions() as session, session.begin():
+                await _check_and_renew(session, owner, run_id)
+                # Organisations deleted since the snapshot have nothing left to list or be listed.
+                present: set[int] = set()
+                for start in range(0, len(rows.referenced), _IN_BATCH):
+                    part = rows.referenced[start : start + _IN_BATCH]
+                    present.update(
+                        (
+                            await session.scalars(
+                                select(m.Organisation.id).where(m.Organisation.id.in_(part))
+                            )
+                        ).all()
+                    )
+                subjects = [r for r in rows.subjects if r["organisation_id"] in present]
+                matches = [
+                    r
+                    for r in rows.matches
+                    if r["organisation_id"] in present and r["candidate_id"] in present
+                ]
+                if subjects:
+                    await session.execute(insert(RerankSubject), subjects)
+                if matches:
+                    await session.execute(insert(RerankMatch), matches)
+                session.add(RerankChunk(run_id=run_id, chunk_index=index, subjects=len(subjects)))
+                run = await session.get(RerankRun, run_id)
+                assert run is not None
+                run.done_chunks += 1
+                run.done_subjects += len(result.subjects)
+                run.updated_at = utcnow()
+                if "components" not in (run.parameters or {}) and result.subject.size:
+                    run.parameters = {**(run.parameters or {}), "components": list(rows.components)}
+            return
+        except IntegrityError:
+            # An organisation was deleted between the check and the insert (PostgreSQL);
+            # the next attempt leaves it out.
+            if attempt == 2:
+                raise
+
+
+# -- publishing -----------------------------------------------------------------------------
+async def _publish(db: Database, run_id: int, base_run_id: int | None, owner: str) -> int:
+    """Copy the lists this run did not recompute from its base run, then flip the pointer:
+    one transaction, so readers see the old run or the whole new one."""
+    async with db.write_lock, db.sessions() as session, session.begin():
+        await _check_and_renew(session, owner, run_id)
+        copied = 0
+        if base_run_id is not None:
+            copied = await _copy_unranked(session, base_run_id, run_id)
+        run = await session.get(RerankRun, run_id)
+        assert run is not None
+        now = utcnow()
+        run.status = "published"
+        run.copied_subjects = copied
+        run.finished_at = now
+        run.updated_at = now
+        state = await _state_row(session)
+        state.published_run_id = run_id
+    return copied
+
+
+async def _copy_unranked(session: AsyncSession, base_run_id: int, run_id: int) -> int:
+    """Copy the base run's lists of every organisation this run did not rank."""
+    subjects: Any = RerankSubject.__table__
+    matches: Any = RerankMatch.__table__
+    ranked = subjects.alias("ranked")
+
+    def not_ranked(table: Any) -> Any:
+        return ~exists().where(
+            ranked.c.run_id == run_id, ranked.c.organisation_id == table.c.organisation_id
+        )
+
+    # Lists first: the subjects' rows are what "ranked by this run" is read from.
+    await session.execute(
+        insert(matches).from_select(
+            [c.name for c in matches.columns],
+            select(
+                *[
+                    literal(run_id).label(c.name) if c.name == "run_id" else c
+                    for c in matches.columns
+                ]
+            ).where(matches.c.run_id == base_run_id, not_ranked(matches)),
+        )
+    )
+    result = await session.execute(
+        insert(subjects).from_select(
+            [c.name for c in subjects.columns],
+            select(
+                *[
+                    literal(run_id).label(c.name) if c.name == "run_id" else c
+                    for c in subjects.columns
+                ]
+            ).where(subjects.c.run_id == base_run_id, not_ranked(subjects)),
+        )
+    )
+    base = await session.get(RerankRun, base_run_id)
+    run = await session.get(RerankRun, run_id)
+    assert run is not None
+    if base is not None and "components" not in (run.parameters or {}):
+        names = (base.parameters or {}).get("components")
+        if names:
+            run.parameters = {**(run.parameters or {}), "components": names}
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def prune_runs(db: Database, keep: int = KEEP_PUBLISHED) -> list[int]:
+    """Delete all but the ``keep`` newest published runs, and failed runs older than them."""
+    async with db.read() as session:
+        published = (
+            await session.scalars(
+                select(RerankRun.id)
+                .where(RerankRun.status == "published")
+                .order_by(RerankRun.id.desc())
+            )
+        ).all()
+        current = await _published_id(session)
+    kept = set(published[:keep]) | ({current} if current is not None else set())
+    if not kept:
+        return []
+    # Failed runs stay for inspection until they are older than every run kept.
+    oldest_kept = min(kept) if len(published) >= keep else 0
+    async with db.read() as session:
+        doomed = (
+            await session.scalars(
+                select(RerankRun.id).where(
+                    RerankRun.id.not_in(kept),
+                    or_(
+                        RerankRun.status == "published",
+                        and_(RerankRun.status == "failed", RerankRun.id < oldest_kept),
+                    ),
+                )
+            )
+        ).all()
+    for run_id in doomed:
+        # Row by row tables first: SQLite's cascade over millions of rows is slow and PostgreSQL
+        # would hold one huge transaction; each run goes in its own.
+        async with db.write_lock, db.sessions() as session, session.begin():
+            await session.execute(delete(RerankMatch).where(RerankMatch.run_id == run_id))
+            await session.execute(delete(RerankSubject).where(RerankSubject.run_id == run_id))
+            await session.execute(delete(RerankChunk).where(RerankChunk.run_id == run_id))
+            await session.execute(delete(RerankRun).where(RerankRun.id == run_id))
+    return list(doomed)
+
+
+# -- serving --------------------------------------------------------------------------------
+@dataclass
+class ServedList:
+    run_id: int
+    computed_at: datetime
+    matches: list[ScoredMatch]
+
+
+def is_servable(query: MatchQuery) -> bool:
+    """Only the default query (any limit) can come from a run."""
+    defaults = MatchQuery(limit=query.limit)
+    return (
+        query.filter.is_empty
+        and query.cross_preference == defaults.cross_preference
+        and query.diversity == defaults.diversity
+        and query.include_existing == defaults.include_existing
+        and query.explain
+    )
+
+
+async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> ServedList | None:
+    """The organisation's list from the published run, if that run ranked at least ``limit``
+    and the list is fresh (its input marker equals the one of the current inputs)."""
+    async with ctx.db.read() as session:
+        run_id = await _published_id(session)
+        if run_id is None:
+            return None
+        run = await session.get(RerankRun, run_id)
+        if run is None or run.top_k < limit or run.context_marker is None:
+            return None
+        names = tuple((run.parameters or {}).get("components") or ())
+        subject = await session.get(RerankSubject, (run_id, org_id))
+        if subject is None:
+            return None
+        rows = (
+            await session.execute(
+                select(RerankMatch.candidate_id, RerankMatch.score, RerankMatch.components)
+                .where(RerankMatch.run_id == run_id, RerankMatch.organisation_id == org_id)
+                .order_by(RerankMatch.rank)
+            )
+        ).all()
+    if len(rows) != subject.items or (rows and not names):
+        return None  # a listed partner was erased or deleted: the list is no longer whole
+    state = ctx.derived.state
+
+    def check_and_build() -> list[ScoredMatch] | None:
+        if context_marker(state, run.top_k) != run.context_marker:
+            return None
+        cands = [int(r[0]) for r in rows]
+        own = batch_ranker.own_fingerprints(state, [org_id, *cands])
+        marker = batch_ranker.subject_marker(
+            state.snapshot(), org_id, own, cands, run.context_marker or ""
+        )
+        if marker != subject.marker:
+            return None
+        shown = rows[:limit]
+        components = (
+            np.stack([np.frombuffer(r[2], dtype="<f8") for r in shown])
+            if shown
+            else np.zeros((0, len(names)))
+        )
+        return batch_ranker.to_matches(
+            state,
+            org_id,
+            names,
+            np.array([r[0] for r in shown], dtype=np.int64),
+            np.array([r[1] for r in shown], dtype=np.float64),
+            components,
+        )
+
+    matches = await anyio.to_thread.run_sync(check_and_build)
+    if matches is None:
+        return None
+    return ServedList(run_id=run_id, computed_at=_aware(subject.computed_at), matches=matches)
+
+
+# -- export ---------------------------------------------------------------------------------
+EXPORT_FORMATS = ("csv", "parquet")
+
+
+async def export_run(
+    db: Database, run_id: int | None, path: Path, *, fmt: str | None = None
+) -> tuple[int, int]:
+    """Write a run (default: the published one) as CSV or Parquet: one row per suggested
+    partner with names, country, kind, score and every score component. Returns (run, rows)."""
+    fmt = fmt or ("parquet" if path.suffix.lower() == ".parquet" else "csv")
+    if fmt not in EXPORT_FORMATS:
+        raise Unprocessable(f"format must be one of {', '.join(EXPORT_FORMATS)}")
+    async with db.read() as session:
+        if run_id is None:
+            run_id = await _published_id(session)
+            if run_id is None:
+                raise NotFound("no re-ranking run has been published yet")
+        run = await session.get(RerankRun, run_id)
+        if run is None:
+            raise NotFound(f"re-ranking run {run_id} does not exist")
+        names = list((run.parameters or {}).get("components") or [])
+        org = m.Organisation.__table__
+        info = {
+            r.id: (r.name, r.country, r.kind)
+            for r in (
+                await session.execute(select(org.c.id, org.c.name, org.c.country, org.c.kind))
+            ).all()
+        }
+        rows = (
+            await session.execute(
+                select(
+                    RerankMatch.organisation_id,
+                    RerankMatch.rank,
+                    RerankMatch.candidate_id,
+                    RerankMatch.score,
+                    RerankMatch.components,
+                )
+                .where(RerankMatch.run_id == run_id)
+                .order_by(RerankMatch.organisation_id, RerankMatch.rank)
+            )
+        ).all()
+    header = [
+        "run_id",
+        "organisation_id",
+        "organisation_name",
+        "rank",
+        "partner_id",
+        "partner_name",
+        "partner_country",
+        "partner_kind",
+        "score",
+        *names,
+    ]
+
+    def records() -> Iterable[list[Any]]:
+        for subject, rank, cand, score, blob in rows:
+            values = np.frombuffer(blob, dtype="<f8").tolist()
+            s_info = info.get(subject, ("", "", ""))
+            c_info = info.get(cand, ("", "", ""))
+            yield [
+                run_id,
+                subject,
+                s_info[0],
+                rank,
+                cand,
+                c_info[0],
+                c_info[1],
+                c_info[2],
+                score,
+                *values,
+            ]
+
+    def write() -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "csv":
+            with open(path, "w", newline="", encoding="utf-8") as file:
+                writer = csv.writer(file)
+                writer.writerow(header)
+                writer.writerows(records())
+            return
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise Unprocessable(
+                "Parquet export needs pyarrow (the 'ray' extra installs it)"
+            ) from None
+        columns: list[Any] = list(zip(*records(), strict=True)) if rows else [[] for _ in header]
+        table = pa.table({name: list(col) for name, col in zip(header, columns, strict=True)})
+        pq.write_table(table, path)
+
+    await anyio.to_thread.run_sync(write)
+    return run_id, len(rows)
+
+
+# -- erasure --------------------------------------------------------------------------------
+async def erase_from_runs(session: AsyncSession, organisation_id: int) -> int:
+    """Delete an organisation's stored lists and its appearances on others' lists, in every
+    run, within the caller's transaction; returns how many rows went.
+
+    Lists it appeared on become incomplete, so they are no longer served (the API ranks live).
+    """
+    matches = await session.execute(
+        delete(RerankMatch).where(
+            or_(
+                RerankMatch.organisation_id == organisation_id,
+                RerankMatch.candidate_id == organisation_id,
+            )
+        )
+    )
+    subjects = await session.execute(
+        delete(RerankSubject).where(RerankSubject.organisation_id == organisation_id)
+    )
+    return _rowcount(matches) + _rowcount(subjects)
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+__all__ = [
+    "DEFAULT_TOP_K",
+    "RunOptions",
+    "erase_from_runs",
+    "export_run",
+    "get_run",
+    "list_runs",
+    "run_rerank",
+    "serve_from_latest",
+    "start_background_run",
+]

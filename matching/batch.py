@@ -1,0 +1,1042 @@
+"""Ranking many organisations at once with the ranker's features, scoring and diversification,
+batched across queries so a nightly run over every organisation stays fast.
+
+:func:`rank_many` gives the same lists as calling :func:`matching.ranker.rank_partners` for each
+organisation (a test checks it on samples). What is shared and what is batched:
+
+- shared as is: the candidate rules and limits (``EXHAUSTIVE_LIMIT``, ``TEXT_CANDIDATES``, ...),
+  ``reciprocal_fit``, ``profile_similarity``, the scorer (``score_columns``) and the explanations;
+- batched, same arithmetic in the same order: graph proximity (one sparse product gives every
+  query's two-step flow instead of a dense pass over all organisations per query), best item fit
+  (item vectors gathered from one matrix), maximal marginal relevance (one vectorised loop for a
+  group of queries);
+- batched with BLAS matrix-matrix products instead of one matrix-vector product per query: the
+  text-candidate searches. Scores can then differ in the last float32 bit, which can only swap
+  two candidates whose similarities are equal to ~1e-7 at the 100th place.
+
+Everything here is pure and synchronous; :class:`BatchState` is a picklable, read-only copy of
+the :class:`~matching.ranker.MatchingState` that worker processes (Ray actors) receive once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import faiss
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from embeddings import VectorIndex
+from embeddings import index as _index_module
+from graph import UNREACHABLE_HOPS, GraphSnapshot, ProximityFeatures
+from matching import ranker
+from matching.catalog import Catalog, OrgProfile
+from matching.diversity import profile_similarity
+from matching.explanation import explain
+from matching.features import VECTOR_SPACES, QueryVectors, compute_features, reciprocal_fit
+from matching.ranker import MatchingState, MatchQuery, ScoredMatch, UnknownOrganisation
+from matching.scoring import LinearScorer
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+SCORE_PARTS: tuple[str, ...] = ("text_score", "graph_score", "preference_bonus")
+"""After the feature columns (whatever ``compute_features`` returns), what a stored match keeps."""
+
+# The index's own matrix-vector product (numpy's einsum loop today): a cosine must come out of
+# the same arithmetic to the last bit, or near-equal candidates could swap places.
+_dot_rows: Callable[[np.ndarray, np.ndarray], np.ndarray] = getattr(
+    _index_module, "_dot_rows", lambda matrix, vector: matrix @ vector
+)
+
+_SEARCH_BATCH = 256  # queries per matrix product: bounds the (queries x vectors) score block
+_MMR_GROUP = 32
+_IVF_GROUP = 16  # queries diversified together: bounds the (group, pool, pool) similarity block
+
+
+# -- the read-only batch snapshot -----------------------------------------------------------
+class SpaceArrays:
+    """One vector space as plain arrays: unit rows by slot, their ids, and the IVF layout."""
+
+    def __init__(self, index: VectorIndex) -> None:
+        # The index offers one query at a time; the batch needs its slot layout and trained IVF
+        # lists to search many at once with the very same lists and nprobe as the API.
+        used = index._used
+        self.dim = index.dim
+        self.vectors = np.ascontiguousarray(index._vectors[:used])
+        self.slot_ids = index._slot_ids[:used].copy()
+        self.free = np.asarray(sorted(index._free), dtype=np.int64)
+        live = np.ones(used, dtype=bool)
+        live[self.free] = False
+        self.size = int(live.sum())
+        order = np.argsort(self.slot_ids[live], kind="stable")
+        self._sorted_ids = self.slot_ids[live][order]
+        self._sorted_slots = np.flatnonzero(live)[order]
+        self.ivf_bytes = None if index._ivf is None else faiss.serialize_index(index._ivf)
+        self.nprobe = 0 if index._ivf is None else int(index._ivf.nprobe)
+        self._ivf: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ivf"] = None  # faiss objects do not pickle; rebuilt from ivf_bytes on first use
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    def slots_of(self, ids: IntArray) -> IntArray:
+        """Slot of each id, -1 where the id has no vector in this space."""
+        return _lookup(self._sorted_ids, self._sorted_slots, ids)
+
+    def similarity(self, query: npt.NDArray[np.floating[Any]], ids: IntArray) -> np.ndarray:
+        """As ``VectorIndex.similarity``: cosine to each id, 0 where an id has no vector."""
+        slots = self.slots_of(np.asarray(ids, dtype=np.int64))
+        scores = np.zeros(len(slots), dtype=np.float32)
+        known = slots >= 0
+        scores[known] = _dot_rows(self.vectors[slots[known]], _unit(query))
+        return scores
+
+    def ivf(self) -> Any:
+        if self._ivf is None and self.ivf_bytes is not None:
+            self._ivf = faiss.deserialize_index(self.ivf_bytes)
+            self._ivf.nprobe = self.nprobe
+        return self._ivf
+
+
+@dataclass
+class BatchState:
+    """Everything :func:`rank_chunk` reads, as arrays (picklable; treat as read-only)."""
+
+    row_ids: IntArray  # catalogue order: the order exhaustive candidate lists follow
+    profiles: list[OrgProfile]
+    kind_code: npt.NDArray[np.int8]
+    country_code: npt.NDArray[np.int16]
+    sector_masks: IntArray
+    country_codes: dict[str, int]
+    offer_items: npt.NDArray[np.float32]
+    offer_ptr: IntArray
+    seek_items: npt.NDArray[np.float32]
+    seek_ptr: IntArray
+    spaces: dict[str, SpaceArrays]
+    snapshot: GraphSnapshot
+    scorer: LinearScorer
+    inv_degree: FloatArray
+    inv_log_degree: FloatArray
+    inv_strength: FloatArray
+    inv_sqrt_strength: FloatArray
+    _sorted_ids: IntArray = field(repr=False)
+    _sorted_rows: IntArray = field(repr=False)
+    _popular: dict[int, IntArray] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
+
+    def rows_of(self, ids: IntArray) -> IntArray:
+        """Position of each id in ``row_ids`` (-1 for unknown ids)."""
+        return _lookup(self._sorted_ids, self._sorted_rows, ids)
+
+    def popular(self, k: int) -> IntArray:
+        found = self._popular.get(k)
+        if found is None:
+            found = self._popular[k] = ranker._popular(self.snapshot, k)
+        return found
+
+
+def prepare(state: MatchingState) -> BatchState:
+    """Copy what the batch ranker reads out of the live state (call while it is not written)."""
+    catalog = state.catalog
+    row_ids = np.asarray(catalog.all_ids(), dtype=np.int64)
+    rows = catalog.rows_of(row_ids)
+    profiles = [p for p in catalog.profiles(row_ids) if p is not None]
+    if len(profiles) != len(row_ids):
+        raise RuntimeError("the catalogue changed while it was being copied")
+    snapshot = state.snapshot()
+    offer_items, offer_ptr = _stack_items(profiles, "offer_vectors", state.vectors["profile"].dim)
+    seek_items, seek_ptr = _stack_items(profiles, "seek_vectors", state.vectors["profile"].dim)
+    order = np.argsort(row_ids, kind="stable")
+    # The same expressions as GraphSnapshot's private caches, so the features match bit for bit.
+    with np.errstate(divide="ignore"):
+        deg = snapshot.degree.astype(np.float64)
+        log_deg = np.log(deg)
+        inv_degree = np.where(deg > 0, 1.0 / deg, 0.0)
+        inv_log_degree = np.where(deg > 1, 1.0 / log_deg, 0.0)
+        inv_strength = np.where(snapshot.strength > 0, 1.0 / snapshot.strength, 0.0)
+        inv_sqrt_strength = np.sqrt(inv_strength)
+    return BatchState(
+        row_ids=row_ids,
+        profiles=profiles,
+        kind_code=catalog.kind_code[rows].copy(),
+        country_code=catalog.country_code[rows].copy(),
+        sector_masks=catalog.sector_masks[rows].copy(),
+        country_codes={p.country: catalog.country_code_of(p.country) for p in profiles},
+        offer_items=offer_items,
+        offer_ptr=offer_ptr,
+        seek_items=seek_items,
+        seek_ptr=seek_ptr,
+        spaces={space: SpaceArrays(state.vectors[space]) for space in VECTOR_SPACES},
+        snapshot=snapshot,
+        scorer=state.scorer,
+        inv_degree=inv_degree,
+        inv_log_degree=inv_log_degree,
+        inv_strength=inv_strength,
+        inv_sqrt_strength=inv_sqrt_strength,
+        _sorted_ids=row_ids[order],
+        _sorted_rows=order.astype(np.int64),
+    )
+
+
+def _stack_items(
+    profiles: Sequence[OrgProfile], attribute: str, dim: int
+) -> tuple[npt.NDArray[np.float32], IntArray]:
+    mats = [getattr(p, attribute) for p in profiles]
+    lengths = np.array([0 if m is None else len(m) for m in mats], dtype=np.int64)
+    ptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+    present = [m for m in mats if m is not None and len(m)]
+    items = np.concatenate(present) if present else np.zeros((0, dim), dtype=np.float32)
+    return items, ptr
+
+
+def _lookup(sorted_keys: IntArray, values: IntArray, keys: IntArray) -> IntArray:
+    if len(sorted_keys) == 0:
+        return np.full(len(keys), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return np.where(sorted_keys[pos] == keys, values[pos], -1).astype(np.int64)
+
+
+# -- results --------------------------------------------------------------------------------
+@dataclass
+class ChunkResult:
+    """The ranked lists of a chunk of organisations, flat: one entry per (subject, rank).
+
+    ``cutoffs`` is, per subject, the lowest score that made it into the pool the list was
+    diversified from (-inf when every candidate did): a candidate scoring below it cannot
+    change the list, which is what ``--only-changed`` tests new candidates against.
+    """
+
+    names: tuple[str, ...]  # of the component columns: the features, then SCORE_PARTS
+    subjects: IntArray  # the organisations ranked, in input order
+    cutoffs: FloatArray  # per subject
+    subject: IntArray  # per entry
+    rank: IntArray
+    candidate: IntArray
+    score: FloatArray
+    components: FloatArray  # (entries, len(names))
+
+    def lists(self) -> dict[int, tuple[IntArray, FloatArray, FloatArray]]:
+        """Per subject: (candidate ids, scores, component rows), best first."""
+        out: dict[int, tuple[IntArray, FloatArray, FloatArray]] = {
+            int(s): (np.zeros(0, np.int64), np.zeros(0), np.zeros((0, len(self.names))))
+            for s in self.subjects
+        }
+        if len(self.subject) == 0:
+            return out
+        bounds = np.flatnonzero(np.diff(self.subject)) + 1
+        for start, end in zip(
+            np.concatenate(([0], bounds)),
+            np.concatenate((bounds, [len(self.subject)])),
+            strict=True,
+        ):
+            out[int(self.subject[start])] = (
+                self.candidate[start:end],
+                self.score[start:end],
+                self.components[start:end],
+            )
+        return out
+
+
+def rank_many(
+    state: MatchingState, org_ids: Sequence[int], query: MatchQuery
+) -> dict[int, list[ScoredMatch]]:
+    """``{org_id: rank_partners(state, org_id, query)}`` for many organisations at once.
+
+    Queries with a candidate filter are ranked one by one with ``rank_partners`` (the batch
+    path serves the default query of the nightly run). Unknown ids raise ``UnknownOrganisation``.
+    """
+    for org_id in org_ids:
+        if state.catalog.get(int(org_id)) is None:
+            raise UnknownOrganisation(org_id)
+    if not query.filter.is_empty:
+        return {int(o): ranker.rank_partners(state, int(o), query) for o in org_ids}
+    batch = prepare(state)
+    result = rank_chunk(batch, org_ids, query)
+    out: dict[int, list[ScoredMatch]] = {}
+    for org_id, (cands, scores, comps) in result.lists().items():
+        out[org_id] = to_matches(
+            state, org_id, result.names, cands, scores, comps, explain_them=query.explain
+        )
+    return out
+
+
+def to_matches(
+    state: MatchingState,
+    org_id: int,
+    names: Sequence[str],
+    candidates: IntArray,
+    scores: FloatArray,
+    components: FloatArray,
+    *,
+    explain_them: bool = True,
+) -> list[ScoredMatch]:
+    """Stored or freshly batched rows as the ranker's :class:`ScoredMatch` list, explained the
+    way ``rank_partners`` explains them (same reasons, same bridges)."""
+    query_profile = state.catalog.get(org_id)
+    snapshot = state.snapshot()
+    matches: list[ScoredMatch] = []
+    for cand_id, score, row in zip(candidates.tolist(), scores.tolist(), components, strict=True):
+        cand = state.catalog.get(int(cand_id))
+        if cand is None:
+            continue
+        comps = dict(zip(names, (float(v) for v in row), strict=True))
+        feats = {name: comps[name] for name in names if name not in SCORE_PARTS}
+        reasons: list[str] = []
+        if explain_them and query_profile is not None:
+            hops = int(feats.get("hop_distance", 4))
+            bridges = snapshot.bridges(org_id, cand.id, limit=2) if hops in (2, 3) else []
+            reasons = explain(query_profile, cand, feats, bridges=bridges, name_of=state.name_of)
+        matches.append(
+            ScoredMatch(
+                organisation=cand,
+                score=float(score),
+                components=comps,
+                explanation=reasons,
+                is_existing_partner=feats.get("hop_distance", 4) == 1,
+            )
+        )
+    return matches
+
+
+# -- the batched ranker ---------------------------------------------------------------------
+@dataclass
+class _Query:
+    org_id: int
+    row: int  # in BatchState.row_ids
+    node: int  # graph row, -1 when not in the graph
+    partners: npt.NDArray[np.intp]  # graph rows of its direct partners, ascending
+    partner_weights: FloatArray
+    exclude: IntArray  # ids never suggested
+    vectors: dict[str, npt.NDArray[np.float32] | None]
+    candidates: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+
+def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_Query]:
+    rows = batch.rows_of(ids)
+    if np.any(rows < 0):
+        raise UnknownOrganisation(int(ids[np.flatnonzero(rows < 0)[0]]))
+    snap = batch.snapshot
+    adjacency = snap.adjacency
+    nodes = snap.index_of(ids)
+    queries: list[_Query] = []
+    for org_id, row, node in zip(ids.tolist(), rows.tolist(), nodes.tolist(), strict=True):
+        if node >= 0:
+            start, end = adjacency.indptr[node], adjacency.indptr[node + 1]
+            partners = np.asarray(adjacency.indices[start:end], dtype=np.intp)
+            weights = np.asarray(adjacency.data[start:end], dtype=np.float64)
+        else:
+            partners, weights = np.zeros(0, dtype=np.intp), np.zeros(0)
+        direct = snap.node_ids[partners]
+        exclude = np.array([org_id], dtype=np.int64)
+        if not query.include_existing:
+            exclude = np.concatenate((exclude, direct)).astype(np.int64)
+        vectors = {}
+        for space in VECTOR_SPACES:
+            arrays = batch.spaces[space]
+            slot = int(arrays.slots_of(np.array([org_id], dtype=np.int64))[0])
+            vectors[space] = arrays.vectors[slot].copy() if slot >= 0 else None
+        queries.append(_Query(org_id, row, node, partners, weights, exclude, vectors))
+
+    return queries
+
+
+def score_pairs(
+    batch: BatchState, candidates: dict[int, Sequence[int]], query: MatchQuery
+) -> dict[int, FloatArray]:
+    """Per subject, the score ``rank_chunk`` would give each listed candidate (candidates the
+    subject may not be suggested, itself or an existing partner, score -inf)."""
+    ids = np.array(sorted(candidates), dtype=np.int64)
+    queries = _make_queries(batch, ids, query)
+    flows = _two_step_flows(batch, queries)
+    scratch = np.zeros(len(batch.snapshot.node_ids))
+    out: dict[int, FloatArray] = {}
+    for q in queries:
+        wanted = np.asarray(candidates[q.org_id], dtype=np.int64)
+        allowed = ~np.isin(wanted, q.exclude) & (batch.rows_of(wanted) >= 0)
+        q.candidates = wanted[allowed]
+        values = np.full(len(wanted), -np.inf)
+        if len(q.candidates):
+            cols = _features(batch, q, flows.get(q.node), scratch)
+            scores, _, _ = ranker.score_columns(batch.scorer, cols, query.cross_preference)
+            values[allowed] = scores
+        out[q.org_id] = values
+    return out
+
+
+def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> ChunkResult:
+    """Rank every organisation in ``org_ids`` (known to ``batch``) with the unfiltered ``query``.
+
+    The per-organisation steps follow ``rank_partners``: candidates (every organisation up to
+    ``EXHAUSTIVE_LIMIT``, else text neighbours in three spaces, graph neighbours and
+    well-connected organisations), features, score, pool of ``max(5 * limit, 50)``, MMR.
+    """
+    if not query.filter.is_empty:
+        raise ValueError("rank_chunk ranks the unfiltered query only; use rank_partners")
+    ids = np.asarray(list(dict.fromkeys(int(i) for i in org_ids)), dtype=np.int64)
+    queries = _make_queries(batch, ids, query)
+    snap = batch.snapshot
+    flows = _two_step_flows(batch, queries)
+    _generate_candidates(batch, queries, flows, query)
+
+    # One zeroed scratch row per call (not per module) keeps concurrent callers apart.
+    scratch = np.zeros(len(snap.node_ids))
+    per_query_cols = [
+        _features(batch, q, flows.get(q.node), scratch) for q in queries if len(q.candidates)
+    ]
+    lengths = np.array([len(q.candidates) for q in queries], dtype=np.int64)
+    if not per_query_cols:
+        return _empty_result(ids)
+    # One query per chunk also goes through compute_features itself: the columns it returns
+    # are the ones scored and stored, and any difference stops the run instead of storing it.
+    first = next(q for q in queries if len(q.candidates))
+    feature_names = _check_features(_reference_features(batch, first), per_query_cols[0])
+    cols = {
+        name: np.concatenate([c[name] for c in per_query_cols]).astype(np.float64, copy=False)
+        for name in feature_names
+    }
+    scores, contributions, bonus = ranker.score_columns(batch.scorer, cols, query.cross_preference)
+    text_score = np.zeros(len(scores))
+    graph_score = np.zeros(len(scores))
+    for name, values in contributions.items():
+        if name in ranker._TEXT_FEATURES:
+            text_score = text_score + values
+        else:
+            graph_score = graph_score + values
+    offsets = np.concatenate(([0], np.cumsum(lengths)))
+
+    # Pools, best first, per query; then the diversified order within each pool.
+    head, pool_limit, window_size = _diversified_head(query.limit)
+    orders: list[npt.NDArray[np.intp]] = []
+    cutoffs = np.full(len(queries), -np.inf)
+    to_diversify: list[int] = []
+    pools: list[npt.NDArray[np.intp]] = []
+    for i in range(len(queries)):
+        n = int(lengths[i])
+        if n == 0:
+            pools.append(np.zeros(0, dtype=np.intp))
+            orders.append(np.zeros(0, dtype=np.intp))
+            continue
+        s = scores[offsets[i] : offsets[i + 1]]
+        pool_size = min(n, pool_limit)
+        pool = np.argpartition(-s, pool_size - 1)[:pool_size]
+        pool = pool[np.argsort(-s[pool], kind="stable")]
+        if pool_size < n:
+            cutoffs[i] = float(s[pool[-1]])
+        pools.append(pool)
+        orders.append(pool[: query.limit])
+        if query.diversity > 0 and len(pool) > head:
+            to_diversify.append(i)
+    trade_off = 1.0 - 0.7 * query.diversity
+    for start in range(0, len(to_diversify), _MMR_GROUP):
+        group = to_diversify[start : start + _MMR_GROUP]
+        rels, sims = [], []
+        for i in group:
+            window = pools[i][:window_size]
+            s = scores[offsets[i] : offsets[i + 1]]
+            rels.append(s[window])
+            sims.append(_pool_similarity(batch, queries[i].candidates[window]))
+        for i, picked in zip(group, _mmr_many(rels, sims, head, trade_off), strict=True):
+            chosen = pools[i][:window_size][picked]
+            rest = pools[i][~np.isin(pools[i], chosen)][: query.limit - head]
+            orders[i] = np.concatenate([chosen, rest]).astype(np.intp)
+
+    subject_parts, rank_parts, cand_parts, index_parts = [], [], [], []
+    for i, q in enumerate(queries):
+        order = orders[i]
+        subject_parts.append(np.full(len(order), q.org_id, dtype=np.int64))
+        rank_parts.append(np.arange(1, len(order) + 1, dtype=np.int64))
+        cand_parts.append(q.candidates[order])
+        index_parts.append(offsets[i] + order)
+    at = np.concatenate(index_parts).astype(np.int64)
+    components = np.column_stack(
+        [cols[name][at] for name in feature_names]
+        + [text_score[at], graph_score[at], bonus[at].astype(np.float64)]
+    )
+    return ChunkResult(
+        names=(*feature_names, *SCORE_PARTS),
+        subjects=ids,
+        cutoffs=cutoffs,
+        subject=np.concatenate(subject_parts),
+        rank=np.concatenate(rank_parts),
+        candidate=np.concatenate(cand_parts).astype(np.int64),
+        score=scores[at].astype(np.float64),
+        components=components,
+    )
+
+
+def _diversified_head(limit: int) -> tuple[int, int, int]:
+    """(how many results MMR picks, the pool size, the window MMR picks from), as
+    ``ranker._finish`` decides them: the whole list, or only its first page."""
+    page = getattr(ranker, "DIVERSIFIED_HEAD", None)
+    if page is None:
+        pool = max(limit * 5, 50)
+        return limit, pool, pool
+    head = min(limit, int(page))
+    return head, max(limit, head * 5, 50), head * 5
+
+
+def _empty_result(ids: IntArray) -> ChunkResult:
+    empty = np.zeros(0, dtype=np.int64)
+    return ChunkResult(
+        names=SCORE_PARTS,
+        subjects=ids,
+        cutoffs=np.full(len(ids), -np.inf),
+        subject=empty,
+        rank=empty,
+        candidate=empty,
+        score=np.zeros(0),
+        components=np.zeros((0, len(SCORE_PARTS))),
+    )
+
+
+# -- candidates -----------------------------------------------------------------------------
+def _generate_candidates(
+    batch: BatchState, queries: list[_Query], flows: dict[int, tuple[Any, Any]], query: MatchQuery
+) -> None:
+    if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
+        for q in queries:
+            q.candidates = batch.row_ids[~np.isin(batch.row_ids, q.exclude)]
+        return
+    found: list[list[IntArray]] = [[] for _ in queries]
+    for space, source in (("profile", "profile"), ("offers", "seeks"), ("seeks", "offers")):
+        asking = [i for i, q in enumerate(queries) if q.vectors[source] is not None]
+        hits = _search_many(
+            batch.spaces[space],
+            [queries[i].vectors[source] for i in asking],  # type: ignore[misc]
+            [queries[i].exclude for i in asking],
+            ranker.TEXT_CANDIDATES,
+        )
+        for i, ids in zip(asking, hits, strict=True):
+            found[i].append(ids)
+    expanded = _expand_many(batch, queries, flows, ranker.GRAPH_CANDIDATES)
+    for i, q in enumerate(queries):
+        found[i].append(expanded[i])
+        found[i].append(batch.popular(ranker.POPULAR_CANDIDATES + len(set(q.exclude.tolist()))))
+        if query.include_existing:
+            found[i].append(batch.snapshot.node_ids[q.partners])
+        pool = np.unique(np.concatenate(found[i]).astype(np.int64))
+        pool = pool[batch.rows_of(pool) >= 0]
+        q.candidates = np.asarray(pool[~np.isin(pool, q.exclude)], dtype=np.int64)
+
+
+def _unit(vector: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
+    """As ``VectorIndex._unit_query``: the query normalised again, in float32."""
+    v = np.asarray(vector, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(v))
+    return v / norm if norm > 0 else v
+
+
+def _search_many(
+    space: SpaceArrays,
+    vectors: list[npt.NDArray[np.float32]],
+    excludes: list[IntArray],
+    k: int,
+) -> list[IntArray]:
+    """Per query, the ids of ``VectorIndex.search(vector, k, exclude=...)`` (as a set)."""
+    if not vectors:
+        return []
+    excluded_slots = [np.unique(s[s >= 0]) for s in (space.slots_of(e) for e in excludes)]
+    wanted = [min(k, space.size - len(ex)) for ex in excluded_slots]
+    out: list[IntArray] = [np.zeros(0, dtype=np.int64) for _ in vectors]
+    units = np.stack([_unit(v) for v in vectors])
+    ivf = space.ivf()
+    if ivf is not None:
+        # One faiss call per over-fetch size, as the per-query search over-fetches by exclusions.
+        groups: dict[int, list[int]] = {}
+        for i, ex in enumerate(excluded_slots):
+            if wanted[i] > 0:
+                groups.setdefault(wanted[i] + len(ex), []).append(i)
+        for fetch, all_members in groups.items():
+            # Below faiss's BLAS threshold (20 queries) the coarse search computes each query
+            # exactly as a one-query search does, so the probed lists are the API's too.
+            for at in range(0, len(all_members), _IVF_GROUP):
+                members = all_members[at : at + _IVF_GROUP]
+                _, slots = ivf.search(units[members], fetch)
+                for row, i in zip(slots, members, strict=True):
+                    keep = row >= 0
+                    if len(excluded_slots[i]):
+                        keep &= ~np.isin(row, excluded_slots[i])
+                    out[i] = space.slot_ids[row[keep][: wanted[i]]]
+        return out
+    used = len(space.vectors)
+    for start in range(0, len(units), _SEARCH_BATCH):
+        block = units[start : start + _SEARCH_BATCH] @ space.vectors.T
+        block[:, space.free] = -np.inf
+        for offset, scores in enumerate(block):
+            i = start + offset
+            kk = wanted[i]
+            if kk <= 0:
+                continue
+            scores[excluded_slots[i]] = -np.inf
+            top = np.argpartition(-scores, kk - 1)[:kk] if kk < used else np.arange(used)
+            out[i] = space.slot_ids[top]
+    return out
+
+
+def _two_step_flows(batch: BatchState, queries: list[_Query]) -> dict[int, tuple[Any, Any]]:
+    """Per graph row of a query with partners: (columns, values) of ``A[q] D^-1 A``.
+
+    One sparse product for the whole chunk; each entry adds the same terms in the same order
+    (partners ascending) as ``GraphSnapshot._resource_flow`` does for one query.
+    """
+    nodes = sorted({q.node for q in queries if q.node >= 0 and len(q.partners) > 0})
+    if not nodes:
+        return {}
+    adjacency = batch.snapshot.adjacency
+    rows = adjacency[np.asarray(nodes)]
+    mass = sp.csr_array(
+        (rows.data * batch.inv_strength[rows.indices], rows.indices, rows.indptr), shape=rows.shape
+    )
+    flow = sp.csr_array(mass @ adjacency)
+    flow.sort_indices()
+    out: dict[int, tuple[Any, Any]] = {}
+    for i, node in enumerate(nodes):
+        start, end = flow.indptr[i], flow.indptr[i + 1]
+        out[node] = (flow.indices[start:end].astype(np.intp), flow.data[start:end])
+    return out
+
+
+def _top(
+    rows: npt.NDArray[np.integer[Any]], scores: FloatArray, limit: int
+) -> npt.NDArray[np.intp]:
+    """As ``graph.proximity._top``: the ``limit`` best rows, ties to the smaller row."""
+    picked = np.asarray(rows, dtype=np.intp)
+    if len(picked) > limit:
+        cutoff = np.partition(scores, len(scores) - limit)[len(scores) - limit]
+        keep = scores >= cutoff
+        picked, scores = picked[keep], scores[keep]
+    order = np.lexsort((picked, -scores))[:limit]
+    return picked[order]
+
+
+def _expand_many(
+    batch: BatchState, queries: list[_Query], flows: dict[int, tuple[Any, Any]], limit: int
+) -> list[IntArray]:
+    """Per query, the ids ``GraphSnapshot.expand(org_id, limit)`` returns."""
+    snap = batch.snapshot
+    adjacency = snap.adjacency
+    empty = np.zeros(0, dtype=np.int64)
+    out: list[IntArray] = [empty for _ in queries]
+    needs_three: list[tuple[int, npt.NDArray[np.intp], FloatArray, npt.NDArray[np.intp]]] = []
+    for i, q in enumerate(queries):
+        if q.node < 0 or limit <= 0 or len(q.partners) == 0:
+            continue
+        cols, vals = flows[q.node]
+        is_two = vals > 0
+        is_two &= cols != q.node
+        is_two &= ~np.isin(cols, q.partners)
+        two, two_flow = cols[is_two], vals[is_two]
+        picked = _top(two, two_flow, limit)
+        out[i] = snap.node_ids[picked]
+        if len(picked) < limit:
+            needs_three.append((i, two, two_flow, picked))
+    if not needs_three:
+        return out
+    # Three steps only for queries with too few organisations two steps away.
+    starts = np.cumsum([0] + [len(t[1]) for t in needs_three])
+    mass = sp.csr_array(
+        (
+            np.concatenate([t[2] * batch.inv_strength[t[1]] for t in needs_three]),
+            np.concatenate([t[1] for t in needs_three]).astype(np.int64),
+            starts,
+        ),
+        shape=(len(needs_three), adjacency.shape[0]),
+    )
+    flow3 = sp.csr_array(mass @ adjacency)
+    flow3.sort_indices()
+    for j, (i, two, _, picked) in enumerate(needs_three):
+        q = queries[i]
+        cols = flow3.indices[flow3.indptr[j] : flow3.indptr[j + 1]].astype(np.intp)
+        vals = flow3.data[flow3.indptr[j] : flow3.indptr[j + 1]]
+        keep = (vals > 0) & (cols != q.node) & ~np.isin(cols, q.partners) & ~np.isin(cols, two)
+        three = cols[keep]
+        more = _top(three, vals[keep], limit - len(picked))
+        out[i] = snap.node_ids[np.concatenate((picked, more))]
+    return out
+
+
+# -- features -------------------------------------------------------------------------------
+class _CatalogView:
+    """What ``compute_features`` reads from a catalogue, answered from the batch arrays."""
+
+    def __init__(self, batch: BatchState) -> None:
+        self._batch = batch
+        self.sector_masks = batch.sector_masks
+        self.country_code = batch.country_code
+        self.kind_code = batch.kind_code
+
+    def profiles(self, org_ids: IntArray) -> list[OrgProfile | None]:
+        profiles = self._batch.profiles
+        return [profiles[r] if r >= 0 else None for r in self.rows_of(org_ids).tolist()]
+
+    def rows_of(self, org_ids: IntArray) -> IntArray:
+        return self._batch.rows_of(np.asarray(org_ids, dtype=np.int64))
+
+    def country_code_of(self, country: str) -> int:
+        return self._batch.country_codes.get(country, -2)
+
+
+class _SnapshotView:
+    """The batch's graph snapshot, except that ``proximity`` answers with features computed
+    for the whole chunk beforehand."""
+
+    def __init__(self, snapshot: GraphSnapshot, features: ProximityFeatures) -> None:
+        self._snapshot = snapshot
+        self._features = features
+
+    def proximity(self, query_id: int, candidate_ids: IntArray) -> ProximityFeatures:
+        return self._features
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._snapshot, name)
+
+
+def _reference_features(batch: BatchState, q: _Query) -> dict[str, FloatArray]:
+    """``compute_features`` itself for one query, reading the batch arrays."""
+    vectors = q.vectors
+    flows = _two_step_flows(batch, [q])
+    scratch = np.zeros(len(batch.snapshot.node_ids))
+    proximity = _proximity(batch, q, flows.get(q.node), scratch)
+    return compute_features(
+        query=batch.profiles[q.row],
+        qvec=QueryVectors(vectors["profile"], vectors["offers"], vectors["seeks"]),
+        candidate_ids=q.candidates,
+        catalog=cast(Catalog, _CatalogView(batch)),
+        vectors=cast(dict[str, VectorIndex], batch.spaces),
+        snapshot=cast(GraphSnapshot, _SnapshotView(batch.snapshot, proximity)),
+    )
+
+
+class FeatureDrift(RuntimeError):
+    """The batched features no longer equal ``compute_features``: the batch must be updated."""
+
+
+def _check_features(
+    reference: dict[str, FloatArray], batched: dict[str, FloatArray]
+) -> tuple[str, ...]:
+    """The reference's column names, after checking that the batch computes each of them
+    with the same values."""
+    for name, values in reference.items():
+        ours = batched.get(name)
+        if ours is None or not np.array_equal(ours, values):
+            raise FeatureDrift(
+                f"feature {name!r} of compute_features differs from matching.batch's: "
+                "update matching/batch.py to follow matching/features.py"
+            )
+    return tuple(reference)
+
+
+def _features(
+    batch: BatchState, q: _Query, flow: tuple[Any, Any] | None, scratch: FloatArray
+) -> dict[str, FloatArray]:
+    """The columns ``compute_features`` builds (and a few it may build), from the arrays."""
+    cands = q.candidates
+    n = len(cands)
+    profile = batch.profiles[q.row]
+    space = batch.spaces["profile"]
+    vec = q.vectors["profile"]
+    cols: dict[str, FloatArray] = {
+        "text_similarity": np.zeros(n)
+        if vec is None or n == 0
+        else np.asarray(space.similarity(vec, cands), dtype=np.float64)
+    }
+    cand_rows = batch.rows_of(cands)
+    cols["offer_fit"] = _best_item_fit(
+        profile.seek_vectors, cand_rows, batch.offer_items, batch.offer_ptr
+    )
+    cols["need_fit"] = _best_item_fit(
+        profile.offer_vectors, cand_rows, batch.seek_items, batch.seek_ptr
+    )
+    cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
+    prox = _proximity(batch, q, flow, scratch)
+    for name in ProximityFeatures.feature_names:
+        cols[name] = np.asarray(getattr(prox, name), dtype=np.float64)
+    cols["two_hops"] = (cols["hop_distance"] == 2).astype(np.float64)
+    cols["three_hops"] = (cols["hop_distance"] == 3).astype(np.float64)
+    snap = batch.snapshot
+    graph_rows = snap.index_of(cands)
+    strength = np.zeros(n, dtype=np.float64)
+    on_graph = graph_rows >= 0
+    strength[on_graph] = snap.strength[graph_rows[on_graph]]
+    cols["candidate_strength"] = strength
+
+    known = cand_rows >= 0
+    safe = np.where(known, cand_rows, 0)
+    q_sectors = profile.sector_mask
+    cand_sectors = batch.sector_masks[safe]
+    has_sectors = (cand_sectors != 0) & (q_sectors != 0)
+    cols["cross_sector"] = (has_sectors & ((cand_sectors & q_sectors) == 0) & known).astype(
+        np.float64
+    )
+    q_country = batch.country_codes.get(profile.country, -2)
+    cols["cross_country"] = ((batch.country_code[safe] != q_country) & known).astype(np.float64)
+    cols["same_kind"] = ((batch.kind_code[safe] == batch.kind_code[q.row]) & known).astype(
+        np.float64
+    )
+    return cols
+
+
+def _best_item_fit(
+    query_items: np.ndarray | None, cand_rows: IntArray, items: np.ndarray, ptr: IntArray
+) -> FloatArray:
+    """``features.best_item_fit`` over item rows gathered from one matrix (same products)."""
+    n = len(cand_rows)
+    out = np.zeros(n, dtype=np.float64)
+    if query_items is None or len(query_items) == 0 or n == 0:
+        return out
+    safe = np.where(cand_rows >= 0, cand_rows, 0)
+    lengths = np.where(cand_rows >= 0, ptr[safe + 1] - ptr[safe], 0)
+    if lengths.sum() == 0:
+        return out
+    has = lengths > 0
+    starts = ptr[safe][has]
+    block = np.cumsum(lengths[has]) - lengths[has]
+    positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(
+        starts - block, lengths[has]
+    )
+    stacked = items[positions]
+    best_per_item = (stacked @ query_items.T).max(axis=1)
+    offsets = np.cumsum(lengths) - lengths
+    out[has] = np.maximum.reduceat(best_per_item, offsets[has])
+    return out
+
+
+def _proximity(
+    batch: BatchState, q: _Query, flow: tuple[Any, Any] | None, scratch: FloatArray
+) -> ProximityFeatures:
+    """``GraphSnapshot.proximity`` for one query: the same sums, in the same order.
+
+    ``scratch`` is a zeroed array with one value per graph node; it is zero again on return.
+    """
+    snap = batch.snapshot
+    m = len(q.candidates)
+    rows = snap.index_of(q.candidates)
+    known = rows >= 0
+    candidate_degree = np.zeros(m)
+    candidate_degree[known] = snap.degree[rows[known]]
+    feats = {name: np.zeros(m) for name in ProximityFeatures.feature_names}
+    feats["hop_distance"][:] = UNREACHABLE_HOPS
+    query_degree = len(q.partners)
+    slots = np.flatnonzero(known & (rows != q.node)) if q.node >= 0 else np.zeros(0, np.intp)
+    if query_degree > 0 and flow is not None and len(slots) > 0:
+        _fill_proximity(batch, q, flow, scratch, rows[slots], slots, feats)
+    return ProximityFeatures(
+        candidate_ids=q.candidates,
+        common_partners=feats["common_partners"],
+        adamic_adar=feats["adamic_adar"],
+        resource_allocation=feats["resource_allocation"],
+        weighted_ra=feats["weighted_ra"],
+        hop_distance=feats["hop_distance"],
+        paths3=feats["paths3"],
+        candidate_degree=candidate_degree,
+        query_degree=query_degree,
+    )
+
+
+def _fill_proximity(
+    batch: BatchState,
+    q: _Query,
+    flow: tuple[Any, Any],
+    scratch: FloatArray,
+    cand_rows: IntArray,
+    slots: npt.NDArray[np.intp],
+    feats: dict[str, FloatArray],
+) -> None:
+    adjacency = batch.snapshot.adjacency
+    unique_rows, back = np.unique(cand_rows, return_inverse=True)
+    k = len(unique_rows)
+    indptr = adjacency.indptr
+    starts = indptr[unique_rows].astype(np.int64)
+    lengths = indptr[unique_rows + 1].astype(np.int64) - starts
+    block = np.cumsum(lengths) - lengths
+    positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - block, lengths)
+    entry_slot = np.repeat(np.arange(k), lengths)
+    neighbour = np.asarray(adjacency.indices[positions], dtype=np.intp)
+    weight_cb = np.asarray(adjacency.data[positions], dtype=np.float64)
+
+    scratch[q.partners] = q.partner_weights
+    entry_weight = scratch[neighbour]
+    scratch[q.partners] = 0.0
+    hit = np.flatnonzero(entry_weight > 0)
+    slot, partner = entry_slot[hit], neighbour[hit]
+    weight_qw, weight_wc = entry_weight[hit], weight_cb[hit]
+    common = np.bincount(slot, minlength=k).astype(np.float64)
+    adamic_adar = _sum_by(slot, batch.inv_log_degree[partner], k)
+    resource = _sum_by(slot, batch.inv_degree[partner], k)
+    weighted = _sum_by(slot, weight_qw * weight_wc * batch.inv_strength[partner], k)
+
+    cols, vals = flow
+    s = batch.inv_sqrt_strength
+    z = vals * batch.inv_strength[cols]
+    z *= s[q.node]
+    scratch[cols] = z
+    walks = _sum_by(entry_slot, weight_cb * scratch[neighbour], k)
+    scratch[cols] = 0.0
+    paths3 = s[unique_rows] * walks
+
+    hops = np.where(paths3 > 0, 3.0, float(UNREACHABLE_HOPS))
+    hops[common > 0] = 2.0
+    hops[np.isin(unique_rows, q.partners)] = 1.0
+    for name, values in (
+        ("common_partners", common),
+        ("adamic_adar", adamic_adar),
+        ("resource_allocation", resource),
+        ("weighted_ra", weighted),
+        ("paths3", paths3),
+        ("hop_distance", hops),
+    ):
+        feats[name][slots] = values[back]
+
+
+def _sum_by(slots: npt.NDArray[np.integer[Any]], values: FloatArray, size: int) -> FloatArray:
+    return np.bincount(slots, weights=values, minlength=size).astype(np.float64, copy=False)
+
+
+# -- diversification ------------------------------------------------------------------------
+def _pool_similarity(batch: BatchState, ids: IntArray) -> FloatArray:
+    """The (pool, pool) similarity ``ranker._diversify`` builds (same function, same inputs)."""
+    space = batch.spaces["profile"]
+    slots = space.slots_of(ids)
+    has = slots >= 0
+    vecs = np.zeros((len(ids), space.dim), dtype=np.float32)
+    if has.any():
+        vecs[has] = space.vectors[slots[has]]
+    rows = batch.rows_of(ids)
+    return profile_similarity(
+        vecs, has.astype(np.float64), batch.country_code[rows], batch.sector_masks[rows]
+    )
+
+
+def _mmr_many(
+    relevances: list[FloatArray], similarities: list[FloatArray], k: int, trade_off: float
+) -> list[list[int]]:
+    """``diversity.mmr_select`` for several pools at once (same arithmetic, one loop).
+
+    >>> rel = np.array([1.0, 0.99, 0.5])
+    >>> sim = np.array([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> _mmr_many([rel, rel[:2]], [sim, sim[:2, :2]], 2, 0.6)
+    [[0, 2], [0, 1]]
+    """
+    g = len(relevances)
+    sizes = np.array([len(r) for r in relevances])
+    width = int(sizes.max()) if g else 0
+    rel = np.zeros((g, width))
+    sim = np.zeros((g, width, width))
+    available = np.zeros((g, width), dtype=bool)
+    for i, (r, s) in enumerate(zip(relevances, similarities, strict=True)):
+        n = len(r)
+        if n == 0:
+            continue
+        top = float(np.max(r))
+        rel[i, :n] = r / top if top > 0 else np.zeros(n)
+        sim[i, :n, :n] = s
+        available[i, :n] = True
+    redundancy = np.zeros((g, width))
+    chosen: list[list[int]] = [[] for _ in range(g)]
+    steps = np.minimum(sizes, k) if k > 0 else np.zeros(g, dtype=np.int64)
+    everyone = np.arange(g)
+    for step in range(int(steps.max()) if g else 0):
+        active = everyone[steps > step]
+        gain = np.where(
+            available[active],
+            trade_off * rel[active] - (1.0 - trade_off) * redundancy[active],
+            -np.inf,
+        )
+        picks = np.argmax(gain, axis=1)
+        available[active, picks] = False
+        redundancy[active] = np.maximum(redundancy[active], sim[active, picks])
+        for i, pick in zip(active.tolist(), picks.tolist(), strict=True):
+            chosen[i].append(int(pick))
+    return chosen
+
+
+# -- input fingerprints ---------------------------------------------------------------------
+def own_fingerprints(state: MatchingState, org_ids: Iterable[int]) -> dict[int, str]:
+    """Per organisation, a short hash of everything of its own the ranker reads: attributes,
+    texts and vectors (the first 16 hex digits), then its partners with pair weights (the last
+    16). Missing organisations are left out.
+
+    Two states give an organisation the same fingerprint exactly when its own inputs are equal.
+    """
+    snapshot = state.snapshot()
+    out: dict[int, str] = {}
+    for org_id in org_ids:
+        profile = state.catalog.get(int(org_id))
+        if profile is None:
+            continue
+        digest = hashlib.blake2b(digest_size=8)
+        digest.update(
+            repr(
+                (
+                    profile.name,
+                    profile.kind,
+                    profile.sectors,
+                    profile.country,
+                    profile.region,
+                    profile.clusters,
+                    profile.maturity,
+                    profile.offers,
+                    profile.seeks,
+                )
+            ).encode()
+        )
+        for space in VECTOR_SPACES:
+            index = state.vectors[space]
+            digest.update(b"|" + space.encode())
+            if profile.id in index:
+                digest.update(index.get([profile.id]).tobytes())
+        for items in (profile.offer_vectors, profile.seek_vectors):
+            digest.update(b"|" if items is None else np.ascontiguousarray(items).tobytes())
+        links = hashlib.blake2b(digest_size=8)
+        node = int(snapshot.index_of(np.array([profile.id]))[0])
+        if node >= 0:
+            adjacency = snapshot.adjacency
+            start, end = adjacency.indptr[node], adjacency.indptr[node + 1]
+            links.update(snapshot.node_ids[adjacency.indices[start:end]].tobytes())
+            links.update(np.asarray(adjacency.data[start:end], dtype=np.float64).tobytes())
+        out[profile.id] = digest.hexdigest() + links.hexdigest()
+    return out
+
+
+def links_changed(before: str | None, after: str) -> bool:
+    """Whether two :func:`own_fingerprints` values differ in the partners part.
+
+    >>> links_changed("a" * 32, "b" * 16 + "a" * 16), links_changed(None, "a" * 32)
+    (False, True)
+    """
+    return before is None or before[16:] != after[16:]
+
+
+def subject_marker(
+    snapshot: GraphSnapshot,
+    org_id: int,
+    own: dict[int, str],
+    candidate_ids: Iterable[int],
+    context: str,
+) -> str:
+    """The input marker of one organisation's stored list: its own fingerprint, those of the
+    organisations on the list, the degree and strength of its partners (they weigh common
+    partners) and ``context`` (model, encoder, parameters). ``own`` must hold every id used.
+    """
+    digest = hashlib.blake2b(context.encode(), digest_size=8)
+    digest.update(own.get(org_id, "-").encode())
+    for cand in candidate_ids:
+        digest.update(struct.pack("<q", int(cand)) + own.get(int(cand), "-").encode())
+    partners = snapshot.direct_partners(org_id)
+    if len(partners):
+        nodes = snapshot.index_of(partners)
+        digest.update(snapshot.degree[nodes].tobytes())
+        digest.update(snapshot.strength[nodes].tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,354 @@
+"""Batch re-ranking runs: publication, serving fresh lists, incremental runs, the lease,
+resumption, pruning, export and erasure (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from app.routers.matches import match_item
+from app.schemas.matches import Match
+from app.services import rerank
+from app.services.rerank import RunOptions, begin_run, erase_from_runs, export_run, run_rerank
+from app.store.rerank_models import RerankMatch, RerankRun, RerankSubject
+from matching.ranker import MatchQuery, rank_partners
+from tests.api.helpers import create_org, link
+from tests.conftest import Service
+
+NEEDS = [
+    "GMP manufacturing of viral vectors",
+    "clinical validation site for a diagnostic",
+    "AI models for digital pathology",
+    "probiotic functional food trials",
+    "wearable ECG monitoring",
+]
+
+
+async def make_network(http: httpx.AsyncClient, n: int = 14) -> list[int]:
+    """Organisations with offers and needs across a few topics, some of them linked."""
+    ids = []
+    for i in range(n):
+        org = await create_org(
+            http,
+            f"Org {i:02d}",
+            country=["ES", "FR", "SE", "DK"][i % 4],
+            sectors=[["diagnostics"], ["medtech"], ["biotech"], ["pharma"]][i % 4],
+            offers=[NEEDS[i % 5], f"{NEEDS[(i + 2) % 5]} services"],
+            seeks=[NEEDS[(i + 1) % 5]],
+            description=f"Organisation number {i} working on {NEEDS[i % 5]}.",
+        )
+        ids.append(org["id"])
+    pairs = [(0, 1), (1, 2), (2, 3), (3, 4), (5, 6), (6, 7), (0, 8), (9, 10), (1, 11)]
+    pairs += [(i, i + 13) for i in range(0, n - 13, 3)]
+    for a, b in pairs:
+        if b < n:
+            await link(http, ids[a], ids[b])
+    if n > 12:
+        await link(http, ids[2], ids[5], ids[12])
+    return ids
+
+
+async def stored_lists(service: Service, run_id: int) -> dict[int, list[tuple[Any, ...]]]:
+    async with service.ctx.db.read() as session:
+        rows = (
+            await session.execute(
+                select(
+                    RerankMatch.organisation_id,
+                    RerankMatch.rank,
+                    RerankMatch.candidate_id,
+                    RerankMatch.score,
+                    RerankMatch.components,
+                )
+                .where(RerankMatch.run_id == run_id)
+                .order_by(RerankMatch.organisation_id, RerankMatch.rank)
+            )
+        ).all()
+    out: dict[int, list[tuple[Any, ...]]] = {}
+    for org_id, rank, cand, score, blob in rows:
+        out.setdefault(org_id, []).append((rank, cand, score, blob))
+    return out
+
+
+async def count(service: Service, model: Any) -> int:
+    async with service.ctx.db.read() as session:
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_a_run_publishes_every_list_and_matches_serve_it_while_fresh(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    ids = await make_network(client)
+    report = await run_rerank(service.ctx, RunOptions(top_k=10, chunk_size=4))
+    assert report.status == "published" and report.ranked == len(ids)
+
+    runs = (await client.get("/v1/rerank/runs")).json()
+    assert runs["total"] == 1
+    run = runs["items"][0]
+    assert run["id"] == report.run_id and run["status"] == "published" and run["is_current"]
+    assert run["progress"]["fraction"] == 1.0
+    assert run["progress"]["total_chunks"] == 4 and run["progress"]["done_chunks"] == 4
+    assert run["parameters"]["top_k"] == 10 and run["snapshot_marker"]
+    assert run["model_versions"]["ranker"]
+
+    state = service.ctx.derived.state
+    for org_id in ids[:5]:
+        body = (await client.get(f"/v1/organisations/{org_id}/matches")).json()
+        assert body["source"] == "batch" and body["run_id"] == report.run_id
+        assert body["computed_at"]
+        live = [
+            Match.model_validate(match_item(m)).model_dump(mode="json")
+            for m in rank_partners(state, org_id, MatchQuery(limit=10))
+        ]
+        assert body["items"] == live
+
+    # Options the run did not use, or more partners than it kept, are ranked live.
+    for params in ({"diversity": 0.9}, {"country": "SE"}, {"limit": 11}):
+        body = (await client.get(f"/v1/organisations/{ids[0]}/matches", params=params)).json()
+        assert body["source"] == "live" and body["run_id"] is None
+
+
+async def test_a_changed_organisation_is_ranked_live_until_the_next_run(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    ids = await make_network(client)
+    report = await run_rerank(service.ctx, RunOptions(top_k=5))
+    changed = ids[3]
+    lists = await stored_lists(service, report.run_id)
+    unrelated = next(
+        o
+        for o in ids
+        if o != changed
+        and changed not in {c for _, c, _, _ in lists[o]}
+        and changed not in service.ctx.derived.state.snapshot().direct_partners(o).tolist()
+    )
+    patched = await client.patch(
+        f"/v1/organisations/{changed}", json={"seeks": ["veterinary vaccines for poultry"]}
+    )
+    assert patched.status_code == 200
+    assert (await client.get(f"/v1/organisations/{changed}/matches")).json()["source"] == "live"
+    still = (await client.get(f"/v1/organisations/{unrelated}/matches?limit=5")).json()
+    assert still["source"] == "batch"
+
+    again = await run_rerank(service.ctx, RunOptions(top_k=5))
+    body = (await client.get(f"/v1/organisations/{changed}/matches?limit=5")).json()
+    assert body["source"] == "batch" and body["run_id"] == again.run_id
+
+
+async def test_only_changed_ranks_the_affected_and_equals_a_full_run(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    # More organisations than a ranking pool holds (50), so not every list takes everyone in.
+    ids = await make_network(client, n=64)
+    first = await run_rerank(service.ctx, RunOptions(top_k=50))
+    await client.patch(f"/v1/organisations/{ids[7]}", json={"offers": ["a brand new offer"]})
+
+    incremental = await run_rerank(service.ctx, RunOptions(top_k=50, only_changed=True))
+    assert 0 < incremental.ranked < len(ids)
+    assert incremental.copied == len(ids) - incremental.ranked
+    run = (await client.get(f"/v1/rerank/runs/{incremental.run_id}")).json()
+    assert run["only_changed"] and run["base_run_id"] == first.run_id
+    assert run["progress"]["copied_organisations"] == incremental.copied
+
+    full = await run_rerank(service.ctx, RunOptions(top_k=50))
+    assert await stored_lists(service, incremental.run_id) == await stored_lists(
+        service, full.run_id
+    )
+
+
+async def test_nothing_changed_means_nothing_ranked(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    ids = await make_network(client, n=8)
+    await run_rerank(service.ctx, RunOptions(top_k=5))
+    report = await run_rerank(service.ctx, RunOptions(top_k=5, only_changed=True))
+    assert report.ranked == 0 and report.copied == len(ids)
+
+
+async def test_runs_are_listed_and_unknown_ones_are_404(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    await make_network(client, n=6)
+    report = await run_rerank(service.ctx, RunOptions(top_k=3))
+    async with await service.client("staff", tenant="biocat") as staff:
+        assert (await staff.get(f"/v1/rerank/runs/{report.run_id}")).status_code == 200
+        missing = await staff.get("/v1/rerank/runs/999999")
+        assert missing.status_code == 404
+        assert missing.headers["content-type"] == "application/problem+json"
+        assert (await staff.get("/v1/rerank/runs/0")).status_code == 422
+    async with await service.client("member", organisation_id=1) as member:
+        assert (await member.get("/v1/rerank/runs")).status_code == 403
+
+
+async def test_starting_a_run_needs_admin_and_conflicts_with_a_running_one(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    await make_network(client, n=6)
+    async with await service.client("staff", tenant="biocat") as staff:
+        assert (await staff.post("/v1/rerank/runs", json={"top": 5})).status_code == 403
+    # Another machine's run holds the lease.
+    running, _ = await begin_run(
+        service.ctx.db, RunOptions(top_k=7), owner="elsewhere:1:abc", requested_by="test"
+    )
+    before = await count(service, RerankRun)
+    response = await client.post("/v1/rerank/runs", json={"top": 5})
+    assert response.status_code == 409
+    assert response.json()["errors"] == [{"running_run_id": running}]
+    assert str(running) in response.json()["detail"]
+    assert await count(service, RerankRun) == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"top": 0}, {"top": 101}, {"engine": "spark"}, {"top": 5, "colour": "red"}, {"top": "x"}],
+)
+async def test_bad_run_requests_are_422_and_start_nothing(
+    service: Service, client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await client.post("/v1/rerank/runs", json=body)
+    assert response.status_code == 422
+    assert await count(service, RerankRun) == 0
+
+
+async def test_a_run_started_over_http_runs_in_the_background(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    ids = await make_network(client, n=8)
+    response = await client.post("/v1/rerank/runs", json={"top": 4})
+    assert response.status_code == 202
+    run_id = response.json()["id"]
+    assert response.headers["location"] == f"/v1/rerank/runs/{run_id}"
+    for _ in range(300):
+        run = (await client.get(f"/v1/rerank/runs/{run_id}")).json()
+        if run["status"] != "running":
+            break
+        await asyncio.sleep(0.1)
+    assert run["status"] == "published" and run["is_current"]
+    assert run["progress"]["done_organisations"] == len(ids)
+    body = (await client.get(f"/v1/organisations/{ids[0]}/matches?limit=4")).json()
+    assert body["source"] == "batch" and body["run_id"] == run_id
+
+
+async def test_an_interrupted_run_resumes_from_its_last_committed_chunk(
+    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await make_network(client, n=12)
+    commit = rerank._commit_chunk
+    calls = {"n": 0}
+
+    async def dies_after_two(*args: Any, **kwargs: Any) -> None:
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # the process goes away between two chunks
+        calls["n"] += 1
+        await commit(*args, **kwargs)
+
+    monkeypatch.setattr(rerank, "_commit_chunk", dies_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        await run_rerank(service.ctx, RunOptions(top_k=5, chunk_size=3))
+    monkeypatch.setattr(rerank, "_commit_chunk", commit)
+    runs = (await client.get("/v1/rerank/runs")).json()["items"]
+    assert runs[0]["status"] == "running" and runs[0]["progress"]["done_chunks"] == 2
+    # Readers never see a half-written run.
+    assert (await client.get(f"/v1/organisations/{ids[0]}/matches")).json()["source"] == "live"
+
+    resumed = await run_rerank(service.ctx, RunOptions(top_k=5, chunk_size=3))
+    assert resumed.resumed and resumed.run_id == runs[0]["id"]
+    assert resumed.skipped_chunks == 2 and resumed.ranked == len(ids) - 6
+    uninterrupted = await run_rerank(service.ctx, RunOptions(top_k=5, chunk_size=3))
+    assert await stored_lists(service, resumed.run_id) == await stored_lists(
+        service, uninterrupted.run_id
+    )
+
+
+async def test_a_resumed_run_whose_inputs_changed_starts_over(
+    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await make_network(client, n=9)
+    commit = rerank._commit_chunk
+
+    async def dies(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rerank, "_commit_chunk", dies)
+    with pytest.raises(KeyboardInterrupt):
+        await run_rerank(service.ctx, RunOptions(top_k=5, chunk_size=3))
+    monkeypatch.setattr(rerank, "_commit_chunk", commit)
+    await client.patch(f"/v1/organisations/{ids[0]}", json={"seeks": ["a different need"]})
+    report = await run_rerank(service.ctx, RunOptions(top_k=5, chunk_size=3))
+    runs = {r["id"]: r for r in (await client.get("/v1/rerank/runs")).json()["items"]}
+    assert report.status == "published" and report.ranked == len(ids)
+    old = [r for r in runs.values() if r["id"] != report.run_id]
+    assert old[0]["status"] == "failed" and "inputs changed" in old[0]["error"]
+
+
+async def test_old_runs_are_pruned_keeping_two(service: Service, client: httpx.AsyncClient) -> None:
+    await make_network(client, n=6)
+    reports = [await run_rerank(service.ctx, RunOptions(top_k=3)) for _ in range(3)]
+    runs = (await client.get("/v1/rerank/runs")).json()["items"]
+    assert [r["id"] for r in runs] == [reports[2].run_id, reports[1].run_id]
+    assert [r["is_current"] for r in runs] == [True, False]
+    async with service.ctx.db.read() as session:
+        left = await session.scalar(
+            select(func.count()).where(RerankMatch.run_id == reports[0].run_id)
+        )
+    assert left == 0
+
+
+async def test_erasure_removes_an_organisation_from_every_run(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    ids = await make_network(client, n=8)
+    first = await run_rerank(service.ctx, RunOptions(top_k=7))
+    await run_rerank(service.ctx, RunOptions(top_k=7))
+    gone = ids[2]
+    listing = next(
+        o
+        for o, items in (await stored_lists(service, first.run_id)).items()
+        if gone in {c for _, c, _, _ in items}
+    )
+    async with service.ctx.db.sessions() as session, session.begin():
+        deleted = await erase_from_runs(session, gone)
+    assert deleted > 0
+    async with service.ctx.db.read() as session:
+        left = await session.scalar(
+            select(func.count())
+            .select_from(RerankMatch)
+            .where((RerankMatch.organisation_id == gone) | (RerankMatch.candidate_id == gone))
+        )
+        subjects = await session.scalar(
+            select(func.count()).where(RerankSubject.organisation_id == gone)
+        )
+    assert left == 0 and subjects == 0
+    assert first.run_id  # both runs were cleaned
+    # Lists it was on are incomplete now: they are ranked live.
+    body = (await client.get(f"/v1/organisations/{listing}/matches?limit=7")).json()
+    assert body["source"] == "live"
+
+
+async def test_a_run_exports_as_csv_and_parquet(
+    service: Service, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    ids = await make_network(client, n=6)
+    report = await run_rerank(service.ctx, RunOptions(top_k=3))
+    run_id, rows = await export_run(service.ctx.db, None, tmp_path / "run.csv")
+    assert run_id == report.run_id and rows == 3 * len(ids)
+    text = (tmp_path / "run.csv").read_text(encoding="utf-8")
+    records = list(csv.DictReader(text.splitlines()))
+    assert len(records) == rows
+    assert records[0]["organisation_name"].startswith("Org ")
+    assert {"rank", "partner_name", "partner_country", "score", "text_similarity"} <= set(
+        records[0]
+    )
+    pq = pytest.importorskip("pyarrow.parquet")
+    await export_run(service.ctx.db, report.run_id, tmp_path / "run.parquet")
+    table = pq.read_table(tmp_path / "run.parquet")
+    assert table.num_rows == rows
+    assert np.allclose(
+        sorted(table.column("score").to_pylist()), sorted(float(r["score"]) for r in records)
+    )

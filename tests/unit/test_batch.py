@@ -1,0 +1,189 @@
+"""The batch ranker gives exactly what rank_partners gives, one organisation at a time."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from embeddings import VectorIndex
+from graph import Collaboration, CollaborationGraph
+from matching import batch, ranker
+from matching.catalog import Catalog, OrgProfile
+from matching.ranker import MatchingState, MatchQuery, rank_partners
+from matching.scoring import LinearScorer
+
+DIM = 32
+KINDS = ("sme", "university", "hospital_or_care_provider", "research_organisation")
+SECTORS = ("diagnostics", "medtech", "biotech", "ehealth", "pharma")
+COUNTRIES = ("ES", "FR", "SE", "DK", "DE", "NL")
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def make_state(
+    n: int, *, seed: int = 0, exact_threshold: int = 20_000, spread: float = 0.6
+) -> MatchingState:
+    """Organisations around a few topics (no two vectors equal), with offers, seeks and a
+    collaboration graph where a few organisations take part in much more than the rest."""
+    rng = np.random.default_rng(seed)
+    topics = _unit(rng.standard_normal((8, DIM)))
+    ids = (np.arange(n) * 3 + 7).tolist()
+    catalog = Catalog()
+    spaces: dict[str, tuple[list[int], list[np.ndarray]]] = {
+        s: ([], []) for s in ("profile", "offers", "seeks")
+    }
+    for i, org_id in enumerate(ids):
+        topic = topics[rng.integers(len(topics))]
+
+        def near(centre: np.ndarray, count: int) -> np.ndarray:
+            return _unit(centre + spread * rng.standard_normal((count, DIM)))
+
+        offers = near(topic, int(rng.integers(0, 3)))
+        seeks = near(topics[rng.integers(len(topics))], int(rng.integers(0, 3)))
+        catalog.upsert(
+            OrgProfile(
+                id=org_id,
+                name=f"Org {org_id}",
+                kind=KINDS[i % len(KINDS)],
+                sectors=(SECTORS[int(rng.integers(len(SECTORS)))],),
+                country=COUNTRIES[int(rng.integers(len(COUNTRIES)))],
+                offers=tuple(f"offer {org_id}.{k}" for k in range(len(offers))),
+                seeks=tuple(f"seek {org_id}.{k}" for k in range(len(seeks))),
+                offer_vectors=offers,
+                seek_vectors=seeks,
+            )
+        )
+        if i % 7 != 0:  # some organisations have no text at all
+            spaces["profile"][0].append(org_id)
+            spaces["profile"][1].append(near(topic, 1)[0])
+        for space, items in (("offers", offers), ("seeks", seeks)):
+            if len(items):
+                spaces[space][0].append(org_id)
+                spaces[space][1].append(_unit(items.mean(axis=0)))
+    vectors = {}
+    for space, (space_ids, rows) in spaces.items():
+        index = VectorIndex(DIM, exact_threshold=exact_threshold)
+        index.build(np.array(space_ids), np.stack(rows))
+        vectors[space] = index
+    activity = 1.0 / np.arange(1, n + 1) ** 0.8
+    collaborations = []
+    for c in range(n):
+        size = int(min(2 + rng.pareto(2.0) * 2, 12))
+        members = rng.choice(n, size=size, replace=False, p=activity / activity.sum())
+        collaborations.append(
+            Collaboration(c + 1, tuple(ids[m] for m in members), "project", 2015 + c % 10)
+        )
+    # A few organisations stay outside the graph.
+    graph = CollaborationGraph.from_collaborations(ids[: n - 3], collaborations)
+    state = MatchingState(catalog, graph, vectors, LinearScorer.load())
+    state.refresh_snapshot()
+    return state
+
+
+def assert_same(state: MatchingState, org_ids: list[int], query: MatchQuery) -> None:
+    batched = batch.rank_many(state, org_ids, query)
+    for org_id in org_ids:
+        expected = rank_partners(state, org_id, query)
+        got = batched[org_id]
+        assert [m.organisation.id for m in got] == [m.organisation.id for m in expected], org_id
+        assert [m.score for m in got] == [m.score for m in expected]
+        assert [m.components for m in got] == [m.components for m in expected]
+        assert [m.explanation for m in got] == [m.explanation for m in expected]
+        assert [m.is_existing_partner for m in got] == [m.is_existing_partner for m in expected]
+
+
+@pytest.fixture(scope="module")
+def state() -> MatchingState:
+    return make_state(400)
+
+
+def test_equals_rank_partners_when_every_organisation_is_a_candidate(
+    state: MatchingState,
+) -> None:
+    ids = state.catalog.all_ids().tolist()
+    assert_same(state, ids[::9], MatchQuery(limit=10))
+    assert_same(state, ids[1::23], MatchQuery(limit=50, diversity=0.6, cross_preference=0.8))
+
+
+def test_equals_rank_partners_with_candidate_generation(
+    state: MatchingState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small limits make a 400-organisation network behave like a large one: text, graph and
+    # well-connected candidates, exclusions, three-hop expansion.
+    monkeypatch.setattr(ranker, "EXHAUSTIVE_LIMIT", 50)
+    monkeypatch.setattr(ranker, "TEXT_CANDIDATES", 25)
+    monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", 30)
+    monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", 5)
+    ids = state.catalog.all_ids().tolist()
+    assert_same(state, ids[::7], MatchQuery(limit=10))
+    assert_same(state, ids[3::11], MatchQuery(limit=20, include_existing=True, diversity=0.0))
+
+
+def test_equals_rank_partners_on_an_ivf_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    state = make_state(1500, seed=1, exact_threshold=200, spread=0.05)
+    assert state.vectors["profile"].kind == "ivf"
+    monkeypatch.setattr(ranker, "EXHAUSTIVE_LIMIT", 100)
+    ids = state.catalog.all_ids().tolist()
+    assert_same(state, ids[::50], MatchQuery(limit=10))
+
+
+def test_chunks_give_the_same_lists_as_one_pass(state: MatchingState) -> None:
+    prepared = batch.prepare(state)
+    ids = state.catalog.all_ids().tolist()[:60]
+    whole = batch.rank_chunk(prepared, ids, MatchQuery(limit=10)).lists()
+    halves = {
+        **batch.rank_chunk(prepared, ids[:25], MatchQuery(limit=10)).lists(),
+        **batch.rank_chunk(prepared, ids[25:], MatchQuery(limit=10)).lists(),
+    }
+    assert whole.keys() == halves.keys()
+    for org_id, (cands, scores, comps) in whole.items():
+        assert np.array_equal(cands, halves[org_id][0])
+        assert np.array_equal(scores, halves[org_id][1])
+        assert np.array_equal(comps, halves[org_id][2])
+
+
+def test_a_feature_the_batch_does_not_compute_stops_the_run(
+    state: MatchingState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = batch.compute_features
+
+    def with_new_column(**kwargs: object) -> dict[str, np.ndarray]:
+        cols = original(**kwargs)  # type: ignore[arg-type]
+        cols["brand_new"] = np.ones(len(cols["offer_fit"]))
+        return cols
+
+    monkeypatch.setattr(batch, "compute_features", with_new_column)
+    with pytest.raises(batch.FeatureDrift, match="brand_new"):
+        batch.rank_chunk(batch.prepare(state), state.catalog.all_ids()[:3], MatchQuery())
+
+
+def test_fingerprints_change_with_own_inputs_only() -> None:
+    state = make_state(60, seed=2)
+    ids = state.catalog.all_ids().tolist()
+    before = batch.own_fingerprints(state, ids)
+    a, b, c = ids[0], ids[1], ids[2]
+    profile = state.catalog.get(a)
+    assert profile is not None
+    state.catalog.upsert(replace(profile, seeks=("a new need",)))
+    state.graph.add_collaboration(Collaboration(10_000, (b, c), "project", 2024))
+    state.refresh_snapshot()
+    after = batch.own_fingerprints(state, ids)
+    changed = {i for i in ids if before[i] != after[i]}
+    assert {a, b, c} <= changed
+    # Pair weights move with the latest year (2024 is new), so other linked organisations
+    # change too; organisations outside the graph never do.
+    assert all(before[i] == after[i] for i in ids[-3:])
+
+
+def test_score_pairs_gives_the_scores_of_the_ranked_list(state: MatchingState) -> None:
+    prepared = batch.prepare(state)
+    org_id = int(state.catalog.all_ids()[5])
+    cands, scores, _ = batch.rank_chunk(prepared, [org_id], MatchQuery(limit=10)).lists()[org_id]
+    scored = batch.score_pairs(prepared, {org_id: cands.tolist()}, MatchQuery())[org_id]
+    # Equal up to float32 rounding: item products are summed in another order in a smaller list.
+    assert np.allclose(scored, scores, rtol=1e-6, atol=0)
+    assert batch.score_pairs(prepared, {org_id: [org_id]}, MatchQuery())[org_id][0] == -np.inf
