@@ -9,7 +9,7 @@ from embeddings.encoder import (
     SentenceTransformerEncoder,
     load_encoder,
 )
-from embeddings.index import VectorIndex
+from embeddings.index import IndexSnapshot, VectorIndex
 from embeddings.profile_text import FIELDS, content_hash, profile_texts
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "BatchingEncoder",
     "Encoder",
     "HashingEncoder",
+    "IndexSnapshot",
     "SentenceTransformerEncoder",
     "VectorIndex",
     "content_hash",

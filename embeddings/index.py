@@ -27,6 +27,7 @@ import os
 import struct
 import threading
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -254,6 +255,19 @@ class VectorIndex:
             rows = self.get(ids)
         self.build(ids, rows)
 
+    def snapshot(self) -> IndexSnapshot:
+        """A consistent copy of the content by slot, for batch jobs that search many queries."""
+        with self._lock:
+            used = self._used
+            return IndexSnapshot(
+                dim=self.dim,
+                vectors=self._vectors[:used].copy(),
+                slot_ids=self._slot_ids[:used].copy(),
+                free_slots=np.asarray(sorted(self._free), dtype=np.int64),
+                ivf_bytes=None if self._ivf is None else faiss.serialize_index(self._ivf).tobytes(),
+                nprobe=self.nprobe,
+            )
+
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, path: str | os.PathLike[str], *, fingerprint: str) -> None:
@@ -264,22 +278,23 @@ class VectorIndex:
         copied under the lock and written outside it, so searches are blocked only for the copy.
         """
         with self._lock:
-            used = self._used
-            sections = {
-                "slot_ids": self._slot_ids[:used].tobytes(),
-                "vectors": self._vectors[:used].tobytes(),
-                "free": np.asarray(self._free, dtype=np.int64).tobytes(),
-                "faiss": b"" if self._ivf is None else faiss.serialize_index(self._ivf).tobytes(),
-            }
-            header = {
-                "format": _FORMAT_VERSION,
-                "dim": self.dim,
-                "fingerprint": fingerprint,
-                "used": used,
-                "count": len(self),
-                "built_size": self._built_size,
-                "sections": [[name, len(data)] for name, data in sections.items()],
-            }
+            snapshot = self.snapshot()
+            built_size = self._built_size
+        sections: dict[str, memoryview] = {
+            "slot_ids": _byte_view(snapshot.slot_ids),
+            "vectors": _byte_view(snapshot.vectors),
+            "free": _byte_view(snapshot.free_slots),
+            "faiss": memoryview(snapshot.ivf_bytes or b""),
+        }
+        header = {
+            "format": _FORMAT_VERSION,
+            "dim": self.dim,
+            "fingerprint": fingerprint,
+            "used": len(snapshot.slot_ids),
+            "count": len(snapshot.slot_ids) - len(snapshot.free_slots),
+            "built_size": built_size,
+            "sections": [[name, data.nbytes] for name, data in sections.items()],
+        }
         header_bytes = json.dumps(header, sort_keys=True).encode()
         digest = hashlib.sha256(header_bytes)
         for data in sections.values():
@@ -453,6 +468,20 @@ class VectorIndex:
         return ivf
 
 
+@dataclass(frozen=True, slots=True)
+class IndexSnapshot:
+    """One index's content by slot: ``vectors[s]`` is the unit vector of ``slot_ids[s]``, except
+    for slots in ``free_slots`` (zero rows, stale ids). ``ivf_bytes`` is the serialised faiss IVF
+    layout (``faiss.deserialize_index``), whose ids are slots; None when the index is flat."""
+
+    dim: int
+    vectors: npt.NDArray[np.float32]
+    slot_ids: npt.NDArray[np.int64]
+    free_slots: npt.NDArray[np.int64]
+    ivf_bytes: bytes | None
+    nprobe: int | None
+
+
 class _UnusableIndexFile(Exception):
     """A saved index that must not be served."""
 
@@ -468,6 +497,11 @@ def _dot_rows(
     """
     scores: npt.NDArray[np.float32] = np.einsum("ij,j->i", matrix, vector)
     return scores
+
+
+def _byte_view(array: npt.NDArray[Any]) -> memoryview:
+    """The bytes of a C-contiguous array, without a copy (also for zero rows)."""
+    return np.ascontiguousarray(array).reshape(-1).data.cast("B")
 
 
 def _id_array(ids: Ids) -> npt.NDArray[np.int64]:

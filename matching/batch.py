@@ -1019,6 +1019,64 @@ def links_changed(before: str | None, after: str) -> bool:
     return before is None or before[16:] != after[16:]
 
 
+def reached_by_changes(
+    state: MatchingState,
+    own: dict[int, str],
+    changed: Sequence[int],
+    relinked: Sequence[int],
+    cutoffs: dict[int, float | None],
+) -> set[int]:
+    """Organisations a changed one now reaches: within two hops of a changed link (common
+    partners, their degrees and three-step walks move), and those it would enter the ranking
+    pool of (checked by scoring it for them against their stored pool cut-off).
+
+    ``own``: :func:`own_fingerprints` of every organisation; ``changed``: those whose own
+    fingerprint differs from the stored one (or that are new); ``relinked``: those of them whose
+    partners changed; ``cutoffs``: the stored pool cut-offs (no entry: never ranked).
+    """
+    snapshot = state.snapshot()
+    out: set[int] = set()
+    for org_id in relinked:
+        partners = snapshot.direct_partners(org_id)
+        out.update(partners.tolist())
+        for partner in partners.tolist():
+            out.update(snapshot.direct_partners(partner).tolist())
+    pairs: dict[int, set[int]] = {}
+    exhaustive = len(own) <= ranker.EXHAUSTIVE_LIMIT
+    everyone = list(own)
+    for org_id in changed:
+        reached: set[int] = set()
+        if exhaustive:
+            reached.update(everyone)
+        else:
+            qvec = {s: state.vectors[s] for s in ("profile", "offers", "seeks")}
+            # Who would find it: the same searches, asked the other way round.
+            for own_space, their_space in (
+                ("profile", "profile"),
+                ("offers", "seeks"),
+                ("seeks", "offers"),
+            ):
+                if org_id in qvec[own_space]:
+                    vec = qvec[own_space].get([org_id])[0]
+                    ids, _ = qvec[their_space].search(vec, ranker.TEXT_CANDIDATES)
+                    reached.update(ids.tolist())
+            ids, _ = snapshot.expand(org_id, ranker.GRAPH_CANDIDATES)
+            reached.update(ids.tolist())
+        for subject in reached:
+            if subject != org_id:
+                pairs.setdefault(subject, set()).add(org_id)
+    candidates = {s: c for s, c in pairs.items() if s not in out and s in own}
+    if not candidates:
+        return out
+    batch = prepare(state)
+    scores = score_pairs(batch, {s: sorted(c) for s, c in candidates.items()}, MatchQuery())
+    for subject, values in scores.items():
+        cutoff = cutoffs.get(subject)
+        if subject not in cutoffs or cutoff is None or (len(values) and values.max() >= cutoff):
+            out.add(subject)
+    return out
+
+
 def subject_marker(
     snapshot: GraphSnapshot,
     org_id: int,

@@ -199,6 +199,7 @@ def main() -> None:
     popularity = {p.id: float(np.log1p(degree.get(p.id, 0))) for p in candidates}
     results: dict[str, list[tuple[float, float]]] = defaultdict(list)
     lines = []
+    failures = 0
     started = time.perf_counter()
     for n, project in enumerate(projects, start=1):
         rules = rules_of(state, project)
@@ -218,7 +219,9 @@ def main() -> None:
                 ),
             )
             chosen["multihelix"] = [m.organisation.id for m in found.consortia[0].members]
-        except (UnsatisfiableRules, IndexError):
+        except (UnsatisfiableRules, IndexError) as exc:
+            failures += 1
+            print(f"  project {project.id}: no consortium ({exc})")
             chosen["multihelix"] = []
         random_weights = {p.id: float(rng.random()) for p in candidates}
         chosen["random"] = baseline(candidates, rules, random_weights, args.time_limit)
@@ -249,6 +252,7 @@ def main() -> None:
         p = float(np.mean([v[0] for v in values]))
         r = float(np.mean([v[1] for v in values]))
         print(f"{method:40s} {p:9.3f} {r:7.3f}")
+    print(f"projects without a suggested consortium (counted as 0 hits): {failures}")
     if args.out:
         args.out.write_text("\n".join(json.dumps(row) for row in lines) + "\n")
 

@@ -1,6 +1,6 @@
 """Benchmark of the embeddings package: model throughput, micro-batching and vector index search.
 
-Run: ``.venv/bin/python -m scripts.bench_embeddings`` (about two minutes on 2 cores; ``--quick``
+Run: ``.venv/bin/python -m scripts.bench_embeddings`` (5-10 minutes on 2 idle cores; ``--quick``
 skips the 100k index). Prints figures only; nothing here asserts on wall time.
 """
 

@@ -241,9 +241,9 @@ def synthetic_organisation(rng: random.Random, topic: int, seek_topic: int) -> d
     words = rng.randint(30, 80)
     sentences: list[str] = []
     n_words = 0
-    while n_words < words:
+    for template in rng.sample(_DESCRIPTION_SENTENCES, len(_DESCRIPTION_SENTENCES)):
         other_method, other_area = topic_words(rng.randrange(N_TOPICS))
-        sentence = rng.choice(_DESCRIPTION_SENTENCES).format(
+        sentence = template.format(
             name=name,
             m=method,
             m2=other_method,
@@ -257,6 +257,8 @@ def synthetic_organisation(rng: random.Random, topic: int, seek_topic: int) -> d
             break
         sentences.append(sentence)
         n_words += len(sentence.split())
+        if n_words >= words:
+            break
     offers = _distinct_phrases(rng, _OFFERS, method, area, rng.randint(1, 3))
     seeks = _distinct_phrases(rng, _SEEKS, seek_method, seek_area, rng.randint(1, 3))
     is_company = kind in (StakeholderKind.sme, StakeholderKind.large_company)

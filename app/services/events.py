@@ -144,6 +144,9 @@ class EventBundle:
         self.place_by_id = {p.id: p for p in self.places}
         self.participant_by_id = {p.id: p for p in self.participants}
         self.participant_of_org = {p.organisation_id: p for p in self.participants}
+        self.meeting_of_request = {
+            mt.request_id: mt for mt in self.meetings if mt.request_id is not None
+        }
 
     @property
     def zone(self) -> ZoneInfo:
@@ -978,22 +981,9 @@ async def delete_participant(ctx: ServiceContext, access: EventAccess, participa
             raise NotFound(f"participant {participant_id} does not exist in this event")
         event = await session.get(e.Event, access.event_id)
         assert event is not None
-        # Meetings and requests go with it (foreign keys cascade); delete them explicitly too,
-        # so SQLite without foreign keys enforcement behaves the same.
-        await session.execute(
-            delete(e.EventMeeting).where(
-                (e.EventMeeting.a_id == participant_id) | (e.EventMeeting.b_id == participant_id)
-            )
-        )
-        await session.execute(
-            delete(e.EventRequest).where(
-                (e.EventRequest.sender_id == participant_id)
-                | (e.EventRequest.recipient_id == participant_id)
-            )
-        )
+        # Its delegates, requests, meetings and feedback go with it (foreign keys cascade).
         await session.delete(row)
-        if event.schedule_status != NO_SCHEDULE:
-            event.schedule_version += 1
+        event.schedule_version += 1
         return event.schedule_status == PUBLISHED
 
 

@@ -137,7 +137,7 @@ def _full_inboxes(bundle: EventBundle) -> set[int]:
 
 # -- requests ------------------------------------------------------------------------------
 def _request_view(viewer: Viewer, bundle: EventBundle, r: e.EventRequest) -> dict[str, Any]:
-    meeting = next((mt.id for mt in bundle.meetings if mt.request_id == r.id), None)
+    meeting = bundle.meeting_of_request.get(r.id)
     return {
         "id": r.id,
         "event_id": r.event_id,
@@ -147,7 +147,7 @@ def _request_view(viewer: Viewer, bundle: EventBundle, r: e.EventRequest) -> dic
         "status": r.status,
         "response_message": r.response_message,
         "cancelled_by": r.cancelled_by,
-        "meeting_id": meeting,
+        "meeting_id": meeting.id if meeting is not None else None,
         "created_at": r.created_at,
         "responded_at": r.responded_at,
     }
@@ -321,8 +321,7 @@ async def answer_request(
             row.status = CANCELLED
             row.cancelled_by = _actor(access, row)
             if was_accepted:
-                meeting = next(mt for mt in bundle.meetings if mt.request_id == row.id)
-                freed = _cancel_meeting_row(meeting, now)
+                freed = _cancel_meeting_row(bundle.meeting_of_request[row.id], now)
                 meeting_cancelled = True
         row.responded_at = now
         if message is not None:

@@ -705,71 +705,15 @@ async def _affected(
             ).all()
         )
     entering = await anyio.to_thread.run_sync(
-        _entering, state, snap, changed, relinked, cutoffs, len(all_ids)
+        batch_ranker.reached_by_changes, state, snap.own, changed, relinked, cutoffs
     )
     affected.update(entering)
     known = set(snap.own)
     return np.array(sorted(o for o in affected if o in known), dtype=np.int64)
 
 
-def _entering(
-    state: MatchingState,
-    snap: _Snapshot,
-    changed: list[int],
-    relinked: list[int],
-    cutoffs: dict[int, float | None],
-    n_organisations: int,
-) -> set[int]:
-    """Organisations a changed one now reaches: within two hops of a changed link (common
-    partners, their degrees and three-step walks move), and those it would enter the ranking
-    pool of (checked by scoring it for them against their stored pool cut-off)."""
-    snapshot = state.snapshot()
-    out: set[int] = set()
-    for org_id in relinked:
-        partners = snapshot.direct_partners(org_id)
-        out.update(partners.tolist())
-        for partner in partners.tolist():
-            out.update(snapshot.direct_partners(partner).tolist())
-    pairs: dict[int, set[int]] = {}
-    exhaustive = n_organisations <= ranker.EXHAUSTIVE_LIMIT
-    everyone = list(snap.own)
-    for org_id in changed:
-        reached: set[int] = set()
-        if exhaustive:
-            reached.update(everyone)
-        else:
-            qvec = {s: state.vectors[s] for s in ("profile", "offers", "seeks")}
-            # Who would find it: the same searches, asked the other way round.
-            for own_space, their_space in (
-                ("profile", "profile"),
-                ("offers", "seeks"),
-                ("seeks", "offers"),
-            ):
-                if org_id in qvec[own_space]:
-                    vec = qvec[own_space].get([org_id])[0]
-                    ids, _ = qvec[their_space].search(vec, ranker.TEXT_CANDIDATES)
-                    reached.update(ids.tolist())
-            ids, _ = snapshot.expand(org_id, ranker.GRAPH_CANDIDATES)
-            reached.update(ids.tolist())
-        for subject in reached:
-            if subject != org_id:
-                pairs.setdefault(subject, set()).add(org_id)
-    candidates = {s: c for s, c in pairs.items() if s not in out and s in snap.own}
-    if not candidates:
-        return out
-    batch = batch_ranker.prepare(state)
-    scores = batch_ranker.score_pairs(
-        batch, {s: sorted(c) for s, c in candidates.items()}, MatchQuery()
-    )
-    for subject, values in scores.items():
-        cutoff = cutoffs.get(subject)
-        if subject not in cutoffs or cutoff is None or (len(values) and values.max() >= cutoff):
-            out.add(subject)
-    return out
-
-
 # -- ranking chunks -------------------------------------------------------------------------
-class _Engine:
+class Engine:
     async def results(
         self, chunks: list[tuple[int, np.ndarray]]
     ) -> AsyncIterator[tuple[int, ChunkResult]]:
@@ -780,7 +724,7 @@ class _Engine:
         return None
 
 
-class _LocalEngine(_Engine):
+class LocalEngine(Engine):
     """Chunks one after another, off the event loop, in this process."""
 
     def __init__(self, batch: BatchState, query: MatchQuery) -> None:
@@ -797,7 +741,7 @@ class _LocalEngine(_Engine):
             yield index, result
 
 
-class _RayEngine(_Engine):
+class RayEngine(Engine):
     """The same chunks on a Ray cluster: one actor per worker holds the batch state (sent
     once through the object store) and ranks the chunks it is handed; results come back as
     they finish and are committed here, in this process, like the local engine's."""
@@ -903,15 +847,15 @@ async def _rank_chunks(
         return 0, len(done)
     batch = await anyio.to_thread.run_sync(batch_ranker.prepare, state)
     query = options.query()
-    engine: _Engine
+    engine: Engine
     if options.engine == "ray":
         engine = await anyio.to_thread.run_sync(
-            lambda: _RayEngine(
+            lambda: RayEngine(
                 batch, query, address=options.ray_address, workers=options.ray_workers
             )
         )
     else:
-        engine = _LocalEngine(batch, query)
+        engine = LocalEngine(batch, query)
     ranked = 0
     done_chunks = len(done)
     try:

@@ -557,3 +557,53 @@ async def test_withdrawn_delegates_never_appear(service: Service) -> None:
     async with service.ctx.db.sessions() as session:
         grants = await session.scalar(select(func.count()).select_from(m.ContactGrant))
     assert grants == 2
+
+
+async def test_changes_after_publishing_move_only_what_they_must(service: Service) -> None:
+    async with await service.client("organiser", tenant=TENANT) as organiser:
+        world = await make_world(service, organiser, FUTURE_DAY)
+        eid = world.event["id"]
+        await meet(service, world, "lab", "hosp")
+        await meet(service, world, "wear", "clinic")
+        await meet(service, world, "wear", "hosp")
+        draft = (await organiser.post(f"/v1/events/{eid}/schedule", json={})).json()
+        await organiser.post(f"/v1/events/{eid}/schedule/publish")
+        before = {mt["meeting_id"]: mt for mt in draft["meetings"]}
+        lab_meeting = next(
+            mt for mt in draft["meetings"] if world.participants["lab"] in mt["parties"]
+        )
+        # The lab can no longer come at the time of its meeting: only that meeting moves.
+        session_id = world.event["sessions"][0]["id"]
+        taken = lab_meeting["slot"]["start"][11:16]
+        free = next(
+            s["start"][11:16]
+            for s in world.event["sessions"][0]["slots"]
+            if s["start"][11:16] != taken
+        )
+        end = {"09:00": "09:20", "09:20": "09:40", "10:00": "10:20"}[free]
+        changed = await organiser.patch(
+            f"/v1/events/{eid}/participants/{world.participants['lab']}",
+            json={"availability": [{"session_id": session_id, "start": free, "end": end}]},
+        )
+        assert changed.status_code == 200, changed.text
+        after = (await organiser.get(f"/v1/events/{eid}/schedule")).json()
+        repair = after["schedule"]["last_repair"]
+        assert repair["trigger"] == f"participant {world.participants['lab']} changed"
+        assert repair["moved"] >= 1 and repair["dropped"] == 0
+        placed = {mt["meeting_id"]: mt for mt in after["meetings"]}
+        assert placed[lab_meeting["meeting_id"]]["slot"]["start"][11:16] == free
+        unmoved = [
+            mid
+            for mid, mt in before.items()
+            if (placed[mid]["slot"], placed[mid]["place"]) == (mt["slot"], mt["place"])
+        ]
+        assert len(unmoved) == len(before) - repair["moved"]
+
+        # A participant withdrawing frees its slots; the repair says so.
+        gone = await organiser.delete(
+            f"/v1/events/{eid}/participants/{world.participants['clinic']}"
+        )
+        assert gone.status_code == 204
+        final = (await organiser.get(f"/v1/events/{eid}/schedule")).json()
+        assert final["schedule"]["last_repair"]["freed"] == 1
+        assert len(final["meetings"]) == 2

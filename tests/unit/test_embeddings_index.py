@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -258,6 +259,34 @@ def test_load_refuses_missing_corrupt_stale_and_mismatched_files(tmp_path: Path)
     assert VectorIndex.load(path, dim=DIM, expected_fingerprint="v1") is None
     path.write_bytes(good)
     assert VectorIndex.load(path, dim=DIM, expected_fingerprint="v1") is not None
+
+
+def test_an_empty_index_round_trips(tmp_path: Path) -> None:
+    VectorIndex(DIM).save(tmp_path / "empty.index", fingerprint="none")
+
+    loaded = VectorIndex.load(tmp_path / "empty.index", dim=DIM, expected_fingerprint="none")
+
+    assert loaded is not None and len(loaded) == 0
+    assert len(loaded.search(_random(1)[0], k=5)[0]) == 0
+
+
+def test_snapshot_is_a_consistent_copy_by_slot() -> None:
+    ids = np.arange(3000, dtype=np.int64) + 500
+    vectors = _clustered(3000, 32)
+    index = VectorIndex(32, exact_threshold=1000)
+    index.build(ids, vectors)
+    index.remove([500, 501])
+
+    snapshot = index.snapshot()
+    index.upsert([9], vectors[:1])  # later writes do not leak into the copy
+
+    live = np.setdiff1d(np.arange(len(snapshot.slot_ids)), snapshot.free_slots)
+    assert sorted(snapshot.free_slots.tolist()) == [0, 1]
+    np.testing.assert_array_equal(snapshot.slot_ids[live], ids[2:])
+    np.testing.assert_allclose(snapshot.vectors[live], vectors[2:], atol=1e-6)
+    assert snapshot.ivf_bytes is not None and snapshot.nprobe == index.nprobe
+    ivf = faiss.deserialize_index(np.frombuffer(snapshot.ivf_bytes, dtype=np.uint8))
+    assert ivf.ntotal == 2998
 
 
 def test_save_replaces_an_existing_file_whole(tmp_path: Path) -> None:

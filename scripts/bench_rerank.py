@@ -1,0 +1,245 @@
+"""Benchmark of the batch re-ranker on synthetic networks: wall time, CPU time, peak memory,
+recall against exact scoring of every organisation, and an incremental run with 1% changed.
+
+Run: ``.venv/bin/python -m scripts.bench_rerank [--sizes 10000 100000] [--top 50]
+[--engine local|ray] [--recall-sample 50] [--changed 0.01]``
+
+The data: organisations around ``sqrt(N)`` topics, each with a profile text, 0-2 offers and
+0-2 needs (topic words, embedded by the hashing encoder at 384 dimensions, with a little noise
+so that no two vectors are equal), and a collaboration graph where participants are drawn by a
+Zipf activity score (hubs with thousands of partners; scripts/bench_graph.py). Ranking reads
+the same in-memory state the service builds (vector indexes: exact up to 20k vectors, IVF
+above); the store is not involved, so this measures the ranking itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from dataclasses import replace
+
+import numpy as np
+
+from embeddings import HashingEncoder, VectorIndex
+from graph import CollaborationGraph
+from matching import batch, ranker
+from matching.catalog import Catalog, OrgProfile
+from matching.ranker import MatchingState, MatchQuery, rank_partners
+from matching.scoring import LinearScorer
+from matching.vocabulary import Sector, StakeholderKind
+from scripts.bench_graph import synthetic_collaborations
+
+DIM = 384
+COUNTRIES = ("ES", "FR", "SE", "DK", "DE", "NL", "BE", "IT", "PT", "US", "CA", "GB")
+
+
+def synthetic_state(n: int, *, seed: int = 0) -> MatchingState:
+    """A MatchingState of ``n`` organisations with texts, vectors and a power-law graph."""
+    rng = np.random.default_rng(seed)
+    n_topics = max(20, int(np.sqrt(n)))
+    topic_words = rng.integers(0, 20_000, (n_topics, 16))
+    ids, collaborations = synthetic_collaborations(n, 2 * n, seed=seed)
+    kinds = [k.value for k in StakeholderKind]
+    sectors = [s.value for s in Sector]
+    encoder = HashingEncoder(DIM)
+
+    def text(topic: int, words: int) -> str:
+        return " ".join(f"w{w}" for w in rng.choice(topic_words[topic], words, replace=False))
+
+    rows = []
+    for _ in ids:
+        topic = int(rng.integers(n_topics))
+        offers = [text(topic, 5) for _ in range(int(rng.integers(0, 3)))]
+        seeks = [text(int(rng.integers(n_topics)), 5) for _ in range(int(rng.integers(0, 3)))]
+        rows.append((text(topic, 10), offers, seeks))
+
+    def embed(texts: list[str]) -> np.ndarray:
+        vectors = encoder.encode(texts) if texts else np.zeros((0, DIM), np.float32)
+        vectors = vectors + 0.02 * rng.standard_normal(vectors.shape).astype(np.float32)
+        return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+    profile_vectors = embed([r[0] for r in rows])
+    offer_vectors = embed([o for r in rows for o in r[1]])
+    seek_vectors = embed([s for r in rows for s in r[2]])
+    catalog = Catalog(capacity=n + 16)
+    spaces: dict[str, tuple[list[int], list[np.ndarray]]] = {
+        "profile": ([], []),
+        "offers": ([], []),
+        "seeks": ([], []),
+    }
+    at_offer = at_seek = 0
+    for i, (org_id, (_, offers, seeks)) in enumerate(zip(ids, rows, strict=True)):
+        own_offers = offer_vectors[at_offer : at_offer + len(offers)]
+        own_seeks = seek_vectors[at_seek : at_seek + len(seeks)]
+        at_offer += len(offers)
+        at_seek += len(seeks)
+        catalog.upsert(
+            OrgProfile(
+                id=int(org_id),
+                name=f"Organisation {org_id}",
+                kind=kinds[i % len(kinds)],
+                sectors=(sectors[i % len(sectors)],),
+                country=COUNTRIES[int(rng.integers(len(COUNTRIES)))],
+                offers=tuple(offers),
+                seeks=tuple(seeks),
+                offer_vectors=own_offers,
+                seek_vectors=own_seeks,
+            )
+        )
+        spaces["profile"][0].append(int(org_id))
+        spaces["profile"][1].append(profile_vectors[i])
+        for space, items in (("offers", own_offers), ("seeks", own_seeks)):
+            if len(items):
+                mean = items.mean(axis=0)
+                spaces[space][0].append(int(org_id))
+                spaces[space][1].append(mean / np.linalg.norm(mean))
+    vectors = {}
+    for space, (space_ids, space_rows) in spaces.items():
+        index = VectorIndex(DIM)
+        index.build(np.array(space_ids, dtype=np.int64), np.stack(space_rows))
+        vectors[space] = index
+    graph = CollaborationGraph.from_collaborations(ids, collaborations)
+    state = MatchingState(catalog, graph, vectors, LinearScorer.load())
+    state.refresh_snapshot()
+    return state
+
+
+def rank_all(
+    prepared: batch.BatchState, ids: list[int], query: MatchQuery, chunk: int, engine: str
+) -> dict[int, np.ndarray]:
+    """Every organisation's list, chunk by chunk, as the run does (no store)."""
+    out: dict[int, np.ndarray] = {}
+    chunks = [ids[i : i + chunk] for i in range(0, len(ids), chunk)]
+    if engine == "ray":
+        import asyncio
+
+        from app.services.rerank import RayEngine
+
+        async def on_ray() -> None:
+            ray_engine = RayEngine(prepared, query, address=None, workers=None)
+            try:
+                async for _, result in ray_engine.results(
+                    [(i, np.array(c)) for i, c in enumerate(chunks)]
+                ):
+                    out.update({k: v[0] for k, v in result.lists().items()})
+            finally:
+                await ray_engine.close()
+
+        asyncio.run(on_ray())
+        return out
+    for part in chunks:
+        result = batch.rank_chunk(prepared, part, query)
+        out.update({k: v[0] for k, v in result.lists().items()})
+    return out
+
+
+def exact_recall(
+    state: MatchingState, lists: dict[int, np.ndarray], sample: list[int], top: int
+) -> float:
+    """Share of the exact top ``top`` (every organisation scored) that the run found."""
+    limit = ranker.EXHAUSTIVE_LIMIT
+    ranker.EXHAUSTIVE_LIMIT = 10**9  # score every organisation: brute force
+    try:
+        hits = total = 0
+        for org_id in sample:
+            exact = {m.organisation.id for m in rank_partners(state, org_id, MatchQuery(top))}
+            hits += len(exact & set(lists[org_id].tolist()))
+            total += len(exact)
+    finally:
+        ranker.EXHAUSTIVE_LIMIT = limit
+    return hits / max(total, 1)
+
+
+def change_profiles(state: MatchingState, org_ids: list[int], seed: int) -> None:
+    """Give organisations a new profile vector and needs, as an edit of their texts would."""
+    rng = np.random.default_rng(seed)
+    for org_id in org_ids:
+        profile = state.catalog.get(org_id)
+        assert profile is not None
+        vec = rng.standard_normal(DIM).astype(np.float32)
+        vec /= np.linalg.norm(vec)
+        state.catalog.upsert(replace(profile, seeks=("a new need",), seek_vectors=vec[None, :]))
+        state.vectors["profile"].upsert([org_id], vec[None, :])
+        state.vectors["seeks"].upsert([org_id], vec[None, :])
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def bench(n: int, top: int, engine: str, recall_sample: int, changed_share: float) -> None:
+    t0 = time.perf_counter()
+    state = synthetic_state(n)
+    build_s = time.perf_counter() - t0
+    kinds = {space: (index.kind, index.nprobe) for space, index in state.vectors.items()}
+    rss_before = peak_rss_gib()
+    ids = sorted(state.catalog.all_ids().tolist())
+    query = MatchQuery(limit=top, explain=False)
+
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    prepared = batch.prepare(state)
+    lists = rank_all(prepared, ids, query, 500, engine)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    print(
+        f"N={n:>7} K={top} engine={engine}: full run {wall:6.1f} s wall, {cpu:6.1f} s CPU "
+        f"({1000 * cpu / n:.2f} ms/org), peak RSS {peak_rss_gib():.2f} GiB "
+        f"(data alone {rss_before:.2f} GiB); synthetic build {build_s:.0f} s; indexes {kinds}",
+        flush=True,
+    )
+
+    rng = np.random.default_rng(1)
+    sample = rng.choice(ids, size=min(recall_sample, n), replace=False).tolist()
+    t0 = time.perf_counter()
+    recall = exact_recall(state, lists, sample, top)
+    print(
+        f"  recall@{top} vs brute force (every organisation scored), {len(sample)} organisations:"
+        f" {recall:.3f} ({time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
+
+    if changed_share <= 0:
+        return
+    own_before = batch.own_fingerprints(state, ids)
+    cutoffs: dict[int, float | None] = {}
+    for start in range(0, len(ids), 2000):
+        part = batch.rank_chunk(prepared, ids[start : start + 2000], query)
+        for org_id, cutoff in zip(part.subjects.tolist(), part.cutoffs.tolist(), strict=True):
+            cutoffs[org_id] = cutoff if np.isfinite(cutoff) else None
+    changed = rng.choice(ids, size=max(1, int(changed_share * n)), replace=False).tolist()
+    change_profiles(state, changed, seed=2)
+    wall0 = time.perf_counter()
+    own_after = batch.own_fingerprints(state, ids)
+    really = sorted(o for o in ids if own_before[o] != own_after[o])
+    listing = {o for o, cands in lists.items() if np.isin(cands, really).any()}
+    reached = batch.reached_by_changes(state, own_after, really, [], cutoffs)
+    affected = sorted(set(really) | listing | reached)
+    plan_s = time.perf_counter() - wall0
+    t0 = time.perf_counter()
+    rank_all(batch.prepare(state), affected, query, 500, engine)
+    rank_s = time.perf_counter() - t0
+    total = time.perf_counter() - wall0
+    print(
+        f"  --only-changed with {len(changed)} changed ({100 * changed_share:.0f}%): "
+        f"{len(affected)} organisations to rank ({100 * len(affected) / n:.1f}%: "
+        f"{len(listing)} list a changed one, {len(reached)} reached by search), "
+        f"{total:.1f} s = {100 * total / wall:.0f}% of the full run (planning {plan_s:.1f} s, "
+        f"ranking {rank_s:.1f} s)",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--top", type=int, default=50)
+    parser.add_argument("--engine", choices=["local", "ray"], default="local")
+    parser.add_argument("--recall-sample", type=int, default=50)
+    parser.add_argument("--changed", type=float, default=0.01, help="share changed (0: skip)")
+    args = parser.parse_args()
+    for n in args.sizes:
+        bench(n, args.top, args.engine, args.recall_sample, args.changed)
+
+
+if __name__ == "__main__":
+    main()
