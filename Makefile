@@ -12,7 +12,13 @@ OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 help: ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-7s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## create .venv and install the package with its dev tools
+# The /map page's browser library, vendored from npm (web/package-lock.json), never a CDN.
+VENDORED := app/static/vendor/cytoscape.min.js
+
+venv: $(STAMP) $(VENDORED) ## create .venv, install the package with its dev tools, vendor web assets
+
+$(VENDORED): web/package-lock.json
+	scripts/build-web
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)

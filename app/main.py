@@ -69,6 +69,8 @@ TAGS = [
         "description": "Existing collaboration links: projects, publications, supply, ...",
     },
     {"name": "matches", "description": "Ranked, explained partner suggestions and search."},
+    {"name": "network", "description": "Network map, interactive page and ecosystem insights."},
+    {"name": "consortia", "description": "Consortium builder for funding calls."},
     {"name": "service", "description": "Health and vocabularies."},
 ]
 

@@ -55,8 +55,11 @@ _dot_rows: Callable[[np.ndarray, np.ndarray], np.ndarray] = getattr(
 )
 
 _SEARCH_BATCH = 256  # queries per matrix product: bounds the (queries x vectors) score block
-_MMR_GROUP = 32
-_IVF_GROUP = 16  # queries diversified together: bounds the (group, pool, pool) similarity block
+_MMR_GROUP = 32  # queries diversified together: bounds the (group, pool, pool) block
+_IVF_GROUP = 16
+_HUB_COUNT = 64  # best-connected organisations given the fast path (popular candidates)
+_HUB_MIN_DEGREE = 64
+_HUB_BLOCK = 64  # queries per hub product: bounds the (nodes x queries) block
 
 
 # -- the read-only batch snapshot -----------------------------------------------------------
@@ -132,6 +135,7 @@ class BatchState:
     _sorted_ids: IntArray = field(repr=False)
     _sorted_rows: IntArray = field(repr=False)
     _popular: dict[int, IntArray] = field(default_factory=dict, repr=False)
+    _hubs: dict[int, _Hubs] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.row_ids)
@@ -140,11 +144,42 @@ class BatchState:
         """Position of each id in ``row_ids`` (-1 for unknown ids)."""
         return _lookup(self._sorted_ids, self._sorted_rows, ids)
 
+    def hubs(self) -> _Hubs:
+        found = self._hubs.get(0)
+        if found is None:
+            found = self._hubs[0] = _Hubs.of(self.snapshot)
+        return found
+
     def popular(self, k: int) -> IntArray:
         found = self._popular.get(k)
         if found is None:
             found = self._popular[k] = ranker._popular(self.snapshot, k)
         return found
+
+
+@dataclass
+class _Hubs:
+    """The best-connected organisations' adjacency rows, for lookups and one batched product."""
+
+    rows: IntArray  # graph rows, ascending
+    index_of: npt.NDArray[np.int32]  # per graph row: its position in ``rows``, or -1
+    keys: IntArray  # position * nodes + column of every entry, ascending
+    weights: FloatArray  # aligned with keys
+    matrix: sp.csr_array  # the rows of the adjacency
+
+    @classmethod
+    def of(cls, snapshot: GraphSnapshot) -> _Hubs:
+        degree = snapshot.degree
+        n = len(degree)
+        top = np.argsort(-degree, kind="stable")[:_HUB_COUNT]
+        rows = np.sort(top[degree[top] >= _HUB_MIN_DEGREE]).astype(np.int64)
+        index_of = np.full(n, -1, dtype=np.int32)
+        index_of[rows] = np.arange(len(rows), dtype=np.int32)
+        matrix = sp.csr_array(snapshot.adjacency[rows]) if len(rows) else sp.csr_array((0, n))
+        matrix.sort_indices()
+        lengths = np.diff(matrix.indptr).astype(np.int64)
+        keys = np.repeat(np.arange(len(rows), dtype=np.int64), lengths) * n + matrix.indices
+        return cls(rows, index_of, keys.astype(np.int64), matrix.data.astype(np.float64), matrix)
 
 
 def prepare(state: MatchingState) -> BatchState:
@@ -392,8 +427,11 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
 
     # One zeroed scratch row per call (not per module) keeps concurrent callers apart.
     scratch = np.zeros(len(snap.node_ids))
+    walks = _hub_walks(batch, queries, flows)
     per_query_cols = [
-        _features(batch, q, flows.get(q.node), scratch) for q in queries if len(q.candidates)
+        _features(batch, q, flows.get(q.node), scratch, walks.get(q.node))
+        for q in queries
+        if len(q.candidates)
     ]
     lengths = np.array([len(q.candidates) for q in queries], dtype=np.int64)
     if not per_query_cols:
@@ -739,7 +777,11 @@ def _check_features(
 
 
 def _features(
-    batch: BatchState, q: _Query, flow: tuple[Any, Any] | None, scratch: FloatArray
+    batch: BatchState,
+    q: _Query,
+    flow: tuple[Any, Any] | None,
+    scratch: FloatArray,
+    hub_walks: FloatArray | None = None,
 ) -> dict[str, FloatArray]:
     """The columns ``compute_features`` builds (and a few it may build), from the arrays."""
     cands = q.candidates
@@ -760,7 +802,7 @@ def _features(
         profile.offer_vectors, cand_rows, batch.seek_items, batch.seek_ptr
     )
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
-    prox = _proximity(batch, q, flow, scratch)
+    prox = _proximity(batch, q, flow, scratch, hub_walks)
     for name in ProximityFeatures.feature_names:
         cols[name] = np.asarray(getattr(prox, name), dtype=np.float64)
     cols["two_hops"] = (cols["hop_distance"] == 2).astype(np.float64)
@@ -814,7 +856,11 @@ def _best_item_fit(
 
 
 def _proximity(
-    batch: BatchState, q: _Query, flow: tuple[Any, Any] | None, scratch: FloatArray
+    batch: BatchState,
+    q: _Query,
+    flow: tuple[Any, Any] | None,
+    scratch: FloatArray,
+    hub_walks: FloatArray | None = None,
 ) -> ProximityFeatures:
     """``GraphSnapshot.proximity`` for one query: the same sums, in the same order.
 
@@ -831,7 +877,7 @@ def _proximity(
     query_degree = len(q.partners)
     slots = np.flatnonzero(known & (rows != q.node)) if q.node >= 0 else np.zeros(0, np.intp)
     if query_degree > 0 and flow is not None and len(slots) > 0:
-        _fill_proximity(batch, q, flow, scratch, rows[slots], slots, feats)
+        _fill_proximity(batch, q, flow, scratch, rows[slots], slots, feats, hub_walks)
     return ProximityFeatures(
         candidate_ids=q.candidates,
         common_partners=feats["common_partners"],
@@ -853,25 +899,45 @@ def _fill_proximity(
     cand_rows: IntArray,
     slots: npt.NDArray[np.intp],
     feats: dict[str, FloatArray],
+    hub_walks: FloatArray | None,
 ) -> None:
     adjacency = batch.snapshot.adjacency
+    hubs = batch.hubs()
     unique_rows, back = np.unique(cand_rows, return_inverse=True)
     k = len(unique_rows)
+    hub_index = hubs.index_of[unique_rows] if hub_walks is not None else np.full(k, -1)
+    is_hub = hub_index >= 0
+    plain = np.flatnonzero(~is_hub)
+
+    # Every path q - w - c from the rows of ordinary candidates (few partners each) ...
     indptr = adjacency.indptr
-    starts = indptr[unique_rows].astype(np.int64)
-    lengths = indptr[unique_rows + 1].astype(np.int64) - starts
+    starts = indptr[unique_rows[plain]].astype(np.int64)
+    lengths = indptr[unique_rows[plain] + 1].astype(np.int64) - starts
     block = np.cumsum(lengths) - lengths
     positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - block, lengths)
-    entry_slot = np.repeat(np.arange(k), lengths)
+    entry_slot = np.repeat(plain, lengths)
     neighbour = np.asarray(adjacency.indices[positions], dtype=np.intp)
     weight_cb = np.asarray(adjacency.data[positions], dtype=np.float64)
-
     scratch[q.partners] = q.partner_weights
     entry_weight = scratch[neighbour]
     scratch[q.partners] = 0.0
     hit = np.flatnonzero(entry_weight > 0)
     slot, partner = entry_slot[hit], neighbour[hit]
     weight_qw, weight_wc = entry_weight[hit], weight_cb[hit]
+    # ... and, for the best-connected candidates, from the query's partners looked up in their
+    # rows. Either way each candidate's terms come in ascending partner order, as in
+    # GraphSnapshot.proximity, so the sums are the same to the last bit.
+    hub_slots = np.flatnonzero(is_hub)
+    if len(hub_slots) and len(q.partners):
+        n = len(batch.snapshot.node_ids)
+        keys = (hub_index[hub_slots][:, None] * n + q.partners[None, :]).ravel()
+        found = np.minimum(np.searchsorted(hubs.keys, keys), max(len(hubs.keys) - 1, 0))
+        ok = (hubs.keys[found] == keys) if len(hubs.keys) else np.zeros(len(keys), bool)
+        ok &= hubs.weights[found] > 0
+        slot = np.concatenate((slot, np.repeat(hub_slots, len(q.partners))[ok]))
+        partner = np.concatenate((partner, np.tile(q.partners, len(hub_slots))[ok]))
+        weight_qw = np.concatenate((weight_qw, np.tile(q.partner_weights, len(hub_slots))[ok]))
+        weight_wc = np.concatenate((weight_wc, hubs.weights[found][ok]))
     common = np.bincount(slot, minlength=k).astype(np.float64)
     adamic_adar = _sum_by(slot, batch.inv_log_degree[partner], k)
     resource = _sum_by(slot, batch.inv_degree[partner], k)
@@ -884,6 +950,8 @@ def _fill_proximity(
     scratch[cols] = z
     walks = _sum_by(entry_slot, weight_cb * scratch[neighbour], k)
     scratch[cols] = 0.0
+    if len(hub_slots) and hub_walks is not None:
+        walks[hub_slots] = hub_walks[hub_index[hub_slots]]
     paths3 = s[unique_rows] * walks
 
     hops = np.where(paths3 > 0, 3.0, float(UNREACHABLE_HOPS))
@@ -898,6 +966,36 @@ def _fill_proximity(
         ("hop_distance", hops),
     ):
         feats[name][slots] = values[back]
+
+
+def _hub_walks(
+    batch: BatchState, queries: list[_Query], flows: dict[int, tuple[Any, Any]]
+) -> dict[int, FloatArray]:
+    """Per query graph row, ``sum_b A[c, b] z[b]`` for every hub ``c`` (see ``_fill_proximity``).
+
+    One sparse (hubs x nodes) times dense (nodes x 64 queries) product per 64 queries, instead
+    of reading each hub's thousands of partners again for every query. scipy adds each hub's
+    terms in column order from zero, exactly as the one-query product does.
+    """
+    hubs = batch.hubs()
+    nodes = sorted({q.node for q in queries if q.node in flows})
+    out: dict[int, FloatArray] = {}
+    if not nodes or len(hubs.rows) == 0:
+        return out
+    n = len(batch.snapshot.node_ids)
+    s = batch.inv_sqrt_strength
+    for start in range(0, len(nodes), _HUB_BLOCK):
+        group = nodes[start : start + _HUB_BLOCK]
+        dense = np.zeros((n, len(group)))
+        for j, node in enumerate(group):
+            cols, vals = flows[node]
+            z = vals * batch.inv_strength[cols]
+            z *= s[node]
+            dense[cols, j] = z
+        walks = np.asarray(hubs.matrix @ dense)
+        for j, node in enumerate(group):
+            out[node] = walks[:, j].copy()
+    return out
 
 
 def _sum_by(slots: npt.NDArray[np.integer[Any]], values: FloatArray, size: int) -> FloatArray:

@@ -1053,6 +1053,7 @@ def bench_http(
         server_cpu = cpu_seconds(pids) - server_before
         client_cpu = cpu_seconds([os.getpid()]) - client_before
         memory = {str(pid): memory_mib(pid) for pid in pids}
+    log_text = log_path.read_text()
     wall = window.wall  # CPU figures cover the warm-up too, like the window
     load.pop("wall_s")
     return {
@@ -1062,6 +1063,7 @@ def bench_http(
         "client_cpu_cores": round(client_cpu / wall, 2),
         "cpu": window.figures,
         "server_processes_mib": memory,
+        "worker_restarts": log_text.count("died"),
         "log": str(log_path),
     }
 
@@ -1350,9 +1352,13 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
     if not args.skip_http:
         bin_dir = Path(sys.executable).parent
         uvicorn = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
+        # uvicorn's supervisor kills a worker that does not answer its health check within
+        # 5 s; a worker busy loading the model and the state misses it, and the workers are
+        # then killed and restarted forever. Give start-up the time it needs.
+        worker_flags = ["--workers", "2", "--timeout-worker-healthcheck", "600"]
         servers = (
             ("http_serve", [str(bin_dir / "multihelix"), "serve"], 1),
-            ("http_uvicorn_2_workers", [*uvicorn, "--workers", "2", "--host", "127.0.0.1"], 2),
+            ("http_uvicorn_2_workers", [*uvicorn, *worker_flags, "--host", "127.0.0.1"], 2),
         )
         for label, argv, workers in servers:
             figures[label] = attempt(

@@ -118,6 +118,10 @@ def test_equals_rank_partners_with_candidate_generation(
     monkeypatch.setattr(ranker, "TEXT_CANDIDATES", 25)
     monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", 30)
     monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", 5)
+    # The best-connected organisations' shortcut, on hubs of this small network.
+    monkeypatch.setattr(batch, "_HUB_MIN_DEGREE", 4)
+    monkeypatch.setattr(batch, "_HUB_COUNT", 12)
+    assert len(batch.prepare(state).hubs().rows) == 12
     ids = state.catalog.all_ids().tolist()
     assert_same(state, ids[::7], MatchQuery(limit=10))
     assert_same(state, ids[3::11], MatchQuery(limit=20, include_existing=True, diversity=0.0))

@@ -192,3 +192,17 @@ def test_mid_size_event_is_valid_near_optimal_and_beats_fcfs() -> None:
     assert exact.gap <= 0.01 and exact.objective <= exact.best_bound
     placed_ids = {p.meeting for p in exact.placements}
     assert set(exact.unplaced) == {m.id for m in problem.meetings} - placed_ids
+
+
+def test_cp_sat_closes_the_gap_the_lp_leaves() -> None:
+    # Three parties who all want to meet each other, one slot: the LP relaxation takes half of
+    # each meeting (1.5 meetings); only CP-SAT proves that one meeting is the best there is.
+    problem = Problem(
+        (Slot(0, 1),),
+        (Place(100, 4), Place(101, 4)),
+        (Meeting(1, (10, 11), 0.6), Meeting(2, (11, 12), 0.6), Meeting(3, (10, 12), 0.6)),
+    )
+    schedule = solve_exact(problem, time_limit_s=5)
+    assert schedule.meetings_placed == 1
+    assert schedule.status == "optimal" and schedule.bound_source == "cp-sat"
+    assert schedule.best_bound == schedule.objective == 600
