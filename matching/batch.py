@@ -525,6 +525,24 @@ def _diversified_head(limit: int) -> tuple[int, int, int]:
     return head, max(limit, head * 5, 50), head * 5
 
 
+def is_prefix(limit: int, top_k: int) -> bool:
+    """Whether the first ``limit`` items of a ``top_k`` list are the ``limit`` list itself:
+    true when both diversify the same first page from the same window.
+
+    >>> is_prefix(10, 50) == (getattr(ranker, "DIVERSIFIED_HEAD", None) is not None)
+    True
+    >>> is_prefix(50, 50), is_prefix(60, 50)
+    (True, False)
+    """
+    if limit > top_k:
+        return False
+    if limit == top_k:
+        return True
+    head, _, window = _diversified_head(limit)
+    head_k, _, window_k = _diversified_head(top_k)
+    return head == head_k and window == window_k
+
+
 def _empty_result(ids: IntArray) -> ChunkResult:
     empty = np.zeros(0, dtype=np.int64)
     return ChunkResult(

@@ -8,8 +8,11 @@ at lunch has a handful of blocks, not dozens of slots). The selection model has 
 ``y[m, b]`` per meeting ``m`` and block ``b`` where both parties are available, and bounds per
 block what the slots could hold: a participant meets at most ``|b|`` times in ``b``; for every
 seat threshold ``k``, meetings needing ``>= k`` seats are at most (places with ``>= k`` seats)
-x ``|b|``; plus the per-session and total limits. Every schedule satisfies these, so CP-SAT's
-bound on this model is a proven upper bound for the real problem. Then each block's meetings
+x ``|b|``; plus the per-session and total limits. Every schedule satisfies these, so a bound on
+this model is a proven upper bound for the real problem. Its LP relaxation (HiGHS, through
+scipy, well under a second) gives the first bound and a rounded start; CP-SAT improves the
+selection and the bound when the start does not reach it (on the benchmark events the LP is
+often integral, so the start is optimal at once). Then each block's meetings
 get distinct slots (an edge colouring with a capacity per colour: greedy, CP-SAT if greedy
 fails), anything left over is tried in any free slot, and places are given per slot: because
 places are nested by capacity, a slot within the threshold counts can always be given distinct

@@ -190,7 +190,9 @@ async def _bench_fit(args: argparse.Namespace) -> int:
 
     unknown = [g for g in args.drop if g not in FEATURE_GROUPS]
     if unknown:
-        print(f"unknown feature groups {unknown}; choose from {list(FEATURE_GROUPS)}", file=sys.stderr)
+        print(
+            f"unknown feature groups {unknown}; choose from {list(FEATURE_GROUPS)}", file=sys.stderr
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="multihelix-fit-") as tmp:
         url = args.store or f"sqlite+aiosqlite:///{tmp}/bench.sqlite3"

@@ -44,8 +44,10 @@ def main() -> int:
 
     def rank(name: str, *extra: str) -> str:
         out = work / f"{name}.csv"
-        cli("bench", "rank", "--bench", bench, "--queries", queries, "--top", "100",
-            "--out", str(out), "--store", store, *extra)  # fmt: skip
+        cli(
+            *("bench", "rank", "--bench", bench, "--queries", queries, "--top", "100"),
+            *("--out", str(out), "--store", store, *extra),
+        )
         return f"{name}={out}"
 
     print("fitting the ranker on the history (graph before 2017 -> new pairs of 2017)")
@@ -55,15 +57,19 @@ def main() -> int:
     rows = [rank("MultiHelix (default settings)", "--model", str(model))]
     for preference in ("0", "0.5", "1"):
         rows.append(
-            rank(f"cross preference {preference}", "--model", str(model),
-                 "--cross-preference", preference)  # fmt: skip
+            rank(
+                f"cross preference {preference}",
+                *("--model", str(model), "--cross-preference", preference),
+            )
         )
     rows.append(rank("no diversification", "--model", str(model), "--diversity", "0"))
     if not args.skip_ablation:
         for group in FEATURE_GROUPS:
             dropped = work / f"ranker-without-{group.replace(' ', '_')}.json"
-            cli("bench", "fit", "--bench", bench, "--out", str(dropped), "--store", store,
-                "--drop", group)  # fmt: skip
+            cli(
+                *("bench", "fit", "--bench", bench, "--out", str(dropped)),
+                *("--store", store, "--drop", group),
+            )
             rows.append(rank(f"without {group}", "--model", str(dropped)))
 
     out = work / "evaluation.json"

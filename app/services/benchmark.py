@@ -12,19 +12,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import anyio.to_thread
+import numpy as np
 
 from app.errors import Unprocessable
 from app.services.context import ServiceContext
 from app.services.derived import load_collaborations
 from app.services.importer import H2020_CLUSTER, import_batch, read_h2020
 from graph import CollaborationGraph
-from matching.ranker import MatchingState
+from matching.catalog import CandidateFilter
+from matching.ranker import MatchingState, MatchQuery, rank_partners
 from matching.scoring import DEFAULT_MODEL
 from matching.training import build_training_set, fit_artefact, write_artefact
-from matching.catalog import CandidateFilter
-from matching.ranker import MatchQuery, rank_partners
 
 Say = Callable[[str], None]
 
@@ -191,7 +190,9 @@ async def fit_ranker(
             inside = [o for o in collab.organisation_ids if o in members]
             for a in inside:
                 partners = set(snapshot.direct_partners(a).tolist())
-                positives.setdefault(a, set()).update(b for b in inside if b != a and b not in partners)
+                positives.setdefault(a, set()).update(
+                    b for b in inside if b != a and b not in partners
+                )
         positives = {q: p for q, p in positives.items() if p}
         say(f"training window {train_year}: {len(positives)} queries with new partners")
         training = build_training_set(
@@ -201,7 +202,11 @@ async def fit_ranker(
             drop_groups=drop_groups,
         )
         base = json.loads(DEFAULT_MODEL.read_text())
-        suffix = "" if not drop_groups else "-without-" + "-".join(g.replace(" ", "_") for g in drop_groups)
+        suffix = (
+            ""
+            if not drop_groups
+            else "-without-" + "-".join(g.replace(" ", "_") for g in drop_groups)
+        )
         return fit_artefact(
             training,
             base,

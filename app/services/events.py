@@ -739,7 +739,11 @@ def parse_participants_csv(text: str) -> list[dict[str, Any]]:
     (12, 'seller', [3, 4], [{'session_id': 1, 'start': None, 'end': None}])
     """
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
+    try:
+        header = [h.strip() for h in reader.fieldnames or []]
+        raws = list(reader)
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise Unprocessable(f"the CSV cannot be read: {exc}") from None
     known = {
         "organisation_id",
         "group",
@@ -756,7 +760,7 @@ def parse_participants_csv(text: str) -> list[dict[str, Any]]:
         raise Unprocessable(f"unknown CSV columns: {unknown}; known: {sorted(known)}")
     items: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
-    for number, raw in enumerate(reader, start=2):
+    for number, raw in enumerate(raws, start=2):
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         if None in raw:
             errors.append({"loc": ["csv", f"line {number}"], "msg": "too many fields"})

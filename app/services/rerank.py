@@ -1105,14 +1105,19 @@ def is_servable(query: MatchQuery) -> bool:
 
 
 async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> ServedList | None:
-    """The organisation's list from the published run, if that run ranked at least ``limit``
-    and the list is fresh (its input marker equals the one of the current inputs)."""
+    """The organisation's list from the published run, if its first ``limit`` items are what
+    ranking ``limit`` gives (see ``is_prefix``) and the list is fresh (its input marker equals
+    the one of the current inputs)."""
     async with ctx.db.read() as session:
         run_id = await _published_id(session)
         if run_id is None:
             return None
         run = await session.get(RerankRun, run_id)
-        if run is None or run.top_k < limit or run.context_marker is None:
+        if (
+            run is None
+            or run.context_marker is None
+            or not batch_ranker.is_prefix(limit, run.top_k)
+        ):
             return None
         names = tuple((run.parameters or {}).get("components") or ())
         subject = await session.get(RerankSubject, (run_id, org_id))

@@ -18,6 +18,7 @@ from app.schemas.matches import Match
 from app.services import rerank
 from app.services.rerank import RunOptions, begin_run, erase_from_runs, export_run, run_rerank
 from app.store.rerank_models import RerankMatch, RerankRun, RerankSubject
+from matching import batch
 from matching.ranker import MatchQuery, rank_partners
 from tests.api.helpers import create_org, link
 from tests.conftest import Service
@@ -85,7 +86,7 @@ async def test_a_run_publishes_every_list_and_matches_serve_it_while_fresh(
     service: Service, client: httpx.AsyncClient
 ) -> None:
     ids = await make_network(client)
-    report = await run_rerank(service.ctx, RunOptions(top_k=10, chunk_size=4))
+    report = await run_rerank(service.ctx, RunOptions(top_k=12, chunk_size=4))
     assert report.status == "published" and report.ranked == len(ids)
 
     runs = (await client.get("/v1/rerank/runs")).json()
@@ -94,22 +95,28 @@ async def test_a_run_publishes_every_list_and_matches_serve_it_while_fresh(
     assert run["id"] == report.run_id and run["status"] == "published" and run["is_current"]
     assert run["progress"]["fraction"] == 1.0
     assert run["progress"]["total_chunks"] == 4 and run["progress"]["done_chunks"] == 4
-    assert run["parameters"]["top_k"] == 10 and run["snapshot_marker"]
+    assert run["parameters"]["top_k"] == 12 and run["snapshot_marker"]
     assert run["model_versions"]["ranker"]
 
     state = service.ctx.derived.state
     for org_id in ids[:5]:
-        body = (await client.get(f"/v1/organisations/{org_id}/matches")).json()
-        assert body["source"] == "batch" and body["run_id"] == report.run_id
-        assert body["computed_at"]
-        live = [
-            Match.model_validate(match_item(m)).model_dump(mode="json")
-            for m in rank_partners(state, org_id, MatchQuery(limit=10))
-        ]
-        assert body["items"] == live
+        for limit in (12, 10, 5):
+            body = (await client.get(f"/v1/organisations/{org_id}/matches?limit={limit}")).json()
+            # A shorter list is served only when it is the start of the stored one.
+            if not batch.is_prefix(limit, 12):
+                assert body["source"] == "live"
+                continue
+            assert body["source"] == "batch" and body["run_id"] == report.run_id
+            assert body["computed_at"]
+            live = [
+                Match.model_validate(match_item(m)).model_dump(mode="json")
+                for m in rank_partners(state, org_id, MatchQuery(limit=limit))
+            ]
+            assert body["items"] == live
+    assert batch.is_prefix(12, 12)
 
     # Options the run did not use, or more partners than it kept, are ranked live.
-    for params in ({"diversity": 0.9}, {"country": "SE"}, {"limit": 11}):
+    for params in ({"diversity": 0.9}, {"country": "SE"}, {"limit": 13}):
         body = (await client.get(f"/v1/organisations/{ids[0]}/matches", params=params)).json()
         assert body["source"] == "live" and body["run_id"] is None
 

@@ -26,6 +26,7 @@ from tests.integration.live_server import (
 
 ROUNDS = 3
 WRITERS = 6
+MIN_ACKNOWLEDGED = 4  # writes acknowledged in a round before the kill may come
 PG_URL = os.environ.get("MULTIHELIX_TEST_POSTGRES_URL")
 
 
@@ -181,8 +182,14 @@ async def write_until_killed(
                 mine.append(request.response["id"])
 
     async with httpx.AsyncClient(base_url=server.base_url, headers=headers, timeout=30) as http:
+        since = len(ledger.sent)
         tasks = [asyncio.create_task(writer(n, http)) for n in range(WRITERS)]
-        await asyncio.sleep(rng.uniform(0.5, 2.0))
+        # Kill at a random moment once writes are flowing (however slow the machine is).
+        for _ in range(600):
+            if sum(r.acknowledged for r in ledger.sent[since:]) >= MIN_ACKNOWLEDGED:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
         server.kill()
         stop.set()
         await asyncio.gather(*tasks)
