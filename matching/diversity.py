@@ -47,7 +47,8 @@ def profile_similarity(
     country and a quarter for sharing a sector.
 
     >>> v = np.array([[1.0, 0.0], [1.0, 0.0]])
-    >>> profile_similarity(v, np.array([True, True]), np.array([1, 1]), np.array([1, 2]))[0, 1]
+    >>> sim = profile_similarity(v, np.array([True, True]), np.array([1, 1]), np.array([1, 2]))
+    >>> float(sim[0, 1])
     0.75
     """
     cos = np.clip(vectors @ vectors.T, 0.0, 1.0) * np.outer(has_vector, has_vector)

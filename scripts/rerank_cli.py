@@ -160,8 +160,8 @@ class ProgressBar:
         self.drawn = False
 
     def update(self, progress: Any) -> None:
-        total = max(progress.total_subjects, 1)
-        fraction = min(progress.done_subjects / total, 1.0)
+        total = progress.total_subjects
+        fraction = min(progress.done_subjects / total, 1.0) if total else 1.0
         elapsed = time.perf_counter() - self.started
         rate = progress.done_subjects / elapsed if elapsed > 0 else 0.0
         remaining = (progress.total_subjects - progress.done_subjects) / rate if rate > 0 else 0.0

@@ -10,6 +10,7 @@ from app.auth import Reader, Staff, visible_tenants
 from app.dependencies import Ctx
 from app.routers.responses import errors
 from app.schemas.collaborations import CollaborationCreate, CollaborationList, CollaborationRead
+from app.schemas.common import QueryText
 from app.services import collaborations as service
 from matching.vocabulary import CollaborationKind
 
@@ -26,7 +27,7 @@ async def list_collaborations(
         int | None, Query(ge=1, le=2**31 - 1, description="Only those this organisation is in.")
     ] = None,
     kind: Annotated[list[CollaborationKind], Query(max_length=6)] = [],  # noqa: B006
-    reference: Annotated[str | None, Query(max_length=200)] = None,
+    reference: Annotated[QueryText | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:

@@ -141,7 +141,7 @@ async def get_network_insights(
     "/map",
     response_class=HTMLResponse,
     dependencies=[Depends(public())],
-    responses={200: {"content": {"text/html": {}}, "description": "The page."}},
+    responses={200: {"content": {"text/html": {}}, "description": "The page."}, **errors()},
 )
 async def map_page() -> HTMLResponse:
     """The interactive network map: search, hover for details, click an organisation for its

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 from app.auth import Editor, Reader, Staff, check_read, check_write, visible_tenants
 from app.dependencies import Ctx
 from app.routers.responses import errors
-from app.schemas.common import Slug
+from app.schemas.common import QueryText, Slug
 from app.schemas.organisations import (
     OrganisationBulkCreate,
     OrganisationBulkResult,
@@ -37,7 +37,7 @@ async def list_organisations(
         list[Annotated[str, Query(pattern=r"^[A-Za-z]{2}$")]], Query(max_length=50)
     ] = [],  # noqa: B006
     cluster: Annotated[list[Slug], Query(max_length=20)] = [],  # noqa: B006
-    q: Annotated[str | None, Query(max_length=100, description="Name starts with.")] = None,
+    q: Annotated[QueryText | None, Query(max_length=100, description="Name starts with.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
@@ -49,7 +49,7 @@ async def list_organisations(
         sectors=[s.value for s in sector],
         countries=[c.upper() for c in country],
         clusters=cluster,
-        name_contains=q.replace("\x00", "") if q else None,
+        name_contains=q or None,
         limit=limit,
         offset=offset,
         tenants=visible_tenants(principal),

@@ -51,6 +51,8 @@ Keyword = Annotated[str, _text(80, 1), _clean]
 Reference = Annotated[str, _text(200, 1), _clean]
 LongText = Annotated[str, _text(5000, 0), _clean]
 SearchText = Annotated[str, _text(1000, 2), _clean]
+# Free text in a query string (name search, references): same rules as body text.
+QueryText = Annotated[str, _clean]
 Slug = Annotated[
     str,
     BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
