@@ -22,7 +22,7 @@ $(VENDORED): web/package-lock.json
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray]"
 	touch $@
 
 serve: venv ## start the service on the embedded SQLite database with demo data
