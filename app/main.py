@@ -10,6 +10,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from app.audit import AuditMiddleware
 from app.bootstrap import open_service
 from app.errors import install_error_handlers
 from app.limits import ExpensiveRoutes, Idempotency, LoadShedding, RateLimit
@@ -69,6 +70,11 @@ TAGS = [
         "description": "Existing collaboration links: projects, publications, supply, ...",
     },
     {"name": "matches", "description": "Ranked, explained partner suggestions and search."},
+    {
+        "name": "people",
+        "description": "Delegates, experts and contact persons, with consent and legal basis.",
+    },
+    {"name": "privacy", "description": "GDPR erasure and export, and the append-only audit log."},
     {"name": "network", "description": "Network map, interactive page and ecosystem insights."},
     {"name": "consortia", "description": "Consortium builder for funding calls."},
     {"name": "service", "description": "Health and vocabularies."},
@@ -105,8 +111,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
-    # The last added runs first: rate limit, load shedding, body guard, idempotency, then
-    # ranking limits.
+    # The last added runs first: rate limit, load shedding, body guard, idempotency, ranking
+    # limits, then the audit log (innermost: it records what the routes answered).
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(
         ExpensiveRoutes,
         max_concurrent=settings.max_concurrent_matches,
