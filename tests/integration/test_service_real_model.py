@@ -79,9 +79,7 @@ async def test_demo_service_end_to_end(tmp_path: Path, real_encoder: Encoder) ->
         ).json()
         top3 = body["items"][:3]
         assert sum(m["components"]["offer_fit"] > 0.6 for m in top3) >= 2
-        assert all(
-            any(r.startswith(("Offers ", "Seeks ")) for r in m["explanation"]) for m in top3
-        )
+        assert all(any(r.startswith(("Offers ", "Seeks ")) for r in m["explanation"]) for m in top3)
         by_name = {m["organisation"]["name"]: m for m in body["items"]}
         rijnland = by_name.get("Rijnland Universitair Medisch Centrum")
         assert rijnland is not None, list(by_name)
