@@ -23,6 +23,7 @@ import secrets
 import socket
 import time
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -713,12 +714,14 @@ async def _affected(
 
 
 # -- ranking chunks -------------------------------------------------------------------------
-class Engine:
-    async def results(
+class Engine(ABC):
+    """Runs the per-chunk ranking somewhere: in this process or on a Ray cluster."""
+
+    @abstractmethod
+    def results(
         self, chunks: list[tuple[int, np.ndarray]]
     ) -> AsyncIterator[tuple[int, ChunkResult]]:
-        raise NotImplementedError
-        yield  # pragma: no cover
+        """Yield (chunk index, result) as chunks finish, in any order."""
 
     async def close(self) -> None:
         return None
