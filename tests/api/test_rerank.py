@@ -353,6 +353,7 @@ async def test_a_run_exports_as_csv_and_parquet(
         records[0]
     )
     import pyarrow.parquet as pq
+
     await export_run(service.ctx.db, report.run_id, tmp_path / "run.parquet")
     table = pq.read_table(tmp_path / "run.parquet")
     assert table.num_rows == rows
