@@ -75,6 +75,7 @@ TAGS = [
         "description": "Delegates, experts and contact persons, with consent and legal basis.",
     },
     {"name": "privacy", "description": "GDPR erasure and export, and the append-only audit log."},
+    {"name": "rerank", "description": "Nightly batch re-ranking runs: status, progress, start."},
     {"name": "network", "description": "Network map, interactive page and ecosystem insights."},
     {"name": "consortia", "description": "Consortium builder for funding calls."},
     {"name": "service", "description": "Health and vocabularies."},

@@ -388,25 +388,33 @@ def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_
 
 
 def score_pairs(
-    batch: BatchState, candidates: dict[int, Sequence[int]], query: MatchQuery
+    batch: BatchState,
+    candidates: dict[int, Sequence[int]],
+    query: MatchQuery,
+    *,
+    chunk_size: int = 500,
 ) -> dict[int, FloatArray]:
     """Per subject, the score ``rank_chunk`` would give each listed candidate (candidates the
-    subject may not be suggested, itself or an existing partner, score -inf)."""
-    ids = np.array(sorted(candidates), dtype=np.int64)
-    queries = _make_queries(batch, ids, query)
-    flows = _two_step_flows(batch, queries)
-    scratch = np.zeros(len(batch.snapshot.node_ids))
+    subject may not be suggested, itself or an existing partner, score -inf). Subjects are
+    taken ``chunk_size`` at a time: their two-step flows are what takes memory."""
+    ordered = sorted(candidates)
     out: dict[int, FloatArray] = {}
-    for q in queries:
-        wanted = np.asarray(candidates[q.org_id], dtype=np.int64)
-        allowed = ~np.isin(wanted, q.exclude) & (batch.rows_of(wanted) >= 0)
-        q.candidates = wanted[allowed]
-        values = np.full(len(wanted), -np.inf)
-        if len(q.candidates):
-            cols = _features(batch, q, flows.get(q.node), scratch)
-            scores, _, _ = ranker.score_columns(batch.scorer, cols, query.cross_preference)
-            values[allowed] = scores
-        out[q.org_id] = values
+    scratch = np.zeros(len(batch.snapshot.node_ids))
+    for start in range(0, len(ordered), chunk_size):
+        ids = np.array(ordered[start : start + chunk_size], dtype=np.int64)
+        queries = _make_queries(batch, ids, query)
+        flows = _two_step_flows(batch, queries)
+        walks = _hub_walks(batch, queries, flows)
+        for q in queries:
+            wanted = np.asarray(candidates[q.org_id], dtype=np.int64)
+            allowed = ~np.isin(wanted, q.exclude) & (batch.rows_of(wanted) >= 0)
+            q.candidates = wanted[allowed]
+            values = np.full(len(wanted), -np.inf)
+            if len(q.candidates):
+                cols = _features(batch, q, flows.get(q.node), scratch, walks.get(q.node))
+                scores, _, _ = ranker.score_columns(batch.scorer, cols, query.cross_preference)
+                values[allowed] = scores
+            out[q.org_id] = values
     return out
 
 

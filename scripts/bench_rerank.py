@@ -192,11 +192,12 @@ def bench(n: int, top: int, engine: str, recall_sample: int, changed_share: floa
     sample = rng.choice(ids, size=min(recall_sample, n), replace=False).tolist()
     t0 = time.perf_counter()
     recall = exact_recall(state, lists, sample, top)
-    print(
-        f"  recall@{top} vs brute force (every organisation scored), {len(sample)} organisations:"
-        f" {recall:.3f} ({time.perf_counter() - t0:.0f} s)",
-        flush=True,
-    )
+    if sample:
+        print(
+            f"  recall@{top} vs brute force (every organisation scored), "
+            f"{len(sample)} organisations: {recall:.3f} ({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
 
     if changed_share <= 0:
         return
