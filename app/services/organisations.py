@@ -180,31 +180,35 @@ async def delete_organisation(ctx: ServiceContext, org_id: int) -> None:
             row = await session.get(m.Organisation, org_id)
             if row is None:
                 raise NotFound(f"organisation {org_id} does not exist")
-            collab_ids = (
-                await session.scalars(
-                    select(m.CollaborationParticipant.collaboration_id).where(
-                        m.CollaborationParticipant.organisation_id == org_id
-                    )
-                )
-            ).all()
-            await session.delete(row)
-            await session.flush()
-            orphaned = []
-            if collab_ids:
-                counts = await session.execute(
-                    select(
-                        m.Collaboration.id, func.count(m.CollaborationParticipant.organisation_id)
-                    )
-                    .outerjoin(m.CollaborationParticipant)
-                    .where(m.Collaboration.id.in_(collab_ids))
-                    .group_by(m.Collaboration.id)
-                )
-                orphaned = [cid for cid, n in counts.all() if n < 2]
-                if orphaned:
-                    await session.execute(
-                        delete(m.Collaboration).where(m.Collaboration.id.in_(orphaned))
-                    )
+            orphaned = await delete_organisation_rows(session, row)
         await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
+
+
+async def delete_organisation_rows(session: AsyncSession, org: m.Organisation) -> list[int]:
+    """The store part of deleting an organisation, inside the caller's transaction (erasure
+    uses it too). Returns the collaborations removed for having fewer than two participants
+    left; the caller drops them and the organisation from the derived state after commit."""
+    collab_ids = (
+        await session.scalars(
+            select(m.CollaborationParticipant.collaboration_id).where(
+                m.CollaborationParticipant.organisation_id == org.id
+            )
+        )
+    ).all()
+    await session.delete(org)
+    await session.flush()
+    if not collab_ids:
+        return []
+    counts = await session.execute(
+        select(m.Collaboration.id, func.count(m.CollaborationParticipant.organisation_id))
+        .outerjoin(m.CollaborationParticipant)
+        .where(m.Collaboration.id.in_(collab_ids))
+        .group_by(m.Collaboration.id)
+    )
+    orphaned = [cid for cid, n in counts.all() if n < 2]
+    if orphaned:
+        await session.execute(delete(m.Collaboration).where(m.Collaboration.id.in_(orphaned)))
+    return orphaned
 
 
 def _check_external_id_duplicates(payloads: Sequence[dict[str, Any]]) -> None:

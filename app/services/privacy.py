@@ -23,6 +23,7 @@ from app.errors import Conflict, NotFound
 from app.services.context import ServiceContext
 from app.services.derived import load_organisations
 from app.services.keys import Principal, Role
+from app.services.organisations import delete_organisation_rows
 from app.services.people import as_utc, load_managed_person, person_view
 from app.store import models as m
 from app.store.database import Database
@@ -197,7 +198,7 @@ async def erase_organisation(
                 rankings = (
                     None if erase_from_runs is None else await erase_from_runs(session, org_id)
                 )
-                orphaned = await _delete_organisation_rows(session, org)
+                orphaned = await delete_organisation_rows(session, org)
             entry = audit_entry(
                 principal,
                 action="erasure",
@@ -233,34 +234,6 @@ async def erase_organisation(
         # Derived state follows the commit under the same lock, so it lands in commit order.
         await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
     return receipt
-
-
-async def _delete_organisation_rows(session: AsyncSession, org: m.Organisation) -> list[int]:
-    """The store part of app.services.organisations.delete_organisation, run inside the
-    erasure's transaction (that function opens its own transaction and takes the writer lock,
-    so it cannot be called here). Returns the collaborations removed for having fewer than two
-    participants left."""
-    collab_ids = (
-        await session.scalars(
-            select(m.CollaborationParticipant.collaboration_id).where(
-                m.CollaborationParticipant.organisation_id == org.id
-            )
-        )
-    ).all()
-    await session.delete(org)
-    await session.flush()
-    if not collab_ids:
-        return []
-    counts = await session.execute(
-        select(m.Collaboration.id, func.count(m.CollaborationParticipant.organisation_id))
-        .outerjoin(m.CollaborationParticipant)
-        .where(m.Collaboration.id.in_(collab_ids))
-        .group_by(m.Collaboration.id)
-    )
-    orphaned = [cid for cid, n in counts.all() if n < 2]
-    if orphaned:
-        await session.execute(delete(m.Collaboration).where(m.Collaboration.id.in_(orphaned)))
-    return orphaned
 
 
 async def forget_cached_responses(
