@@ -71,6 +71,7 @@ class GraphSnapshot:
 
     __slots__ = (
         "_adjacency",
+        "_by_degree",
         "_indices",
         "_indptr",
         "_inv_degree",
@@ -100,6 +101,7 @@ class GraphSnapshot:
         adjacency.sum_duplicates()  # canonical: sorted column indices, no duplicates
         self._adjacency = adjacency
         self._memo: tuple[int, FloatArray] | None = None
+        self._by_degree: IntArray | None = None
         self._indptr: IndexArray = _frozen(adjacency.indptr)
         self._indices: IndexArray = _frozen(adjacency.indices)
         self._weights: FloatArray = _frozen(adjacency.data.astype(np.float64, copy=False))
@@ -191,6 +193,18 @@ class GraphSnapshot:
     def _neighbourhood(self, row: int) -> tuple[npt.NDArray[np.intp], FloatArray]:
         start, end = self._indptr[row], self._indptr[row + 1]
         return self._indices[start:end].astype(np.intp), self._weights[start:end]
+
+    def ids_by_degree(self) -> IntArray:
+        """Every organisation id, most partners first (ties: smaller id first); computed once.
+
+        >>> GraphSnapshot.from_edges([1, 2, 3], [1], [3], [1.0]).ids_by_degree().tolist()
+        [1, 3, 2]
+        """
+        found = self._by_degree
+        if found is None:
+            order = np.lexsort((self.node_ids, -self.degree))
+            found = self._by_degree = _frozen(np.asarray(self.node_ids[order], dtype=np.int64))
+        return found
 
     def direct_partners(self, query_id: int) -> IntArray:
         """Ids of the organisation's partners, ascending; empty if unknown."""

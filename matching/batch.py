@@ -38,7 +38,13 @@ from matching import ranker
 from matching.catalog import Catalog, OrgProfile
 from matching.diversity import profile_similarity
 from matching.explanation import explain
-from matching.features import VECTOR_SPACES, QueryVectors, compute_features, reciprocal_fit
+from matching.features import (
+    VECTOR_SPACES,
+    QueryVectors,
+    best_item_fit,
+    compute_features,
+    reciprocal_fit,
+)
 from matching.ranker import MatchingState, MatchQuery, ScoredMatch, UnknownOrganisation
 from matching.scoring import LinearScorer
 
@@ -134,7 +140,6 @@ class BatchState:
     inv_sqrt_strength: FloatArray
     _sorted_ids: IntArray = field(repr=False)
     _sorted_rows: IntArray = field(repr=False)
-    _popular: dict[int, IntArray] = field(default_factory=dict, repr=False)
     _hubs: dict[int, _Hubs] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
@@ -148,12 +153,6 @@ class BatchState:
         found = self._hubs.get(0)
         if found is None:
             found = self._hubs[0] = _Hubs.of(self.snapshot)
-        return found
-
-    def popular(self, k: int) -> IntArray:
-        found = self._popular.get(k)
-        if found is None:
-            found = self._popular[k] = ranker._popular(self.snapshot, k)
         return found
 
 
@@ -587,7 +586,9 @@ def _generate_candidates(
     expanded = _expand_many(batch, queries, flows, ranker.GRAPH_CANDIDATES)
     for i, q in enumerate(queries):
         found[i].append(expanded[i])
-        found[i].append(batch.popular(ranker.POPULAR_CANDIDATES + len(set(q.exclude.tolist()))))
+        found[i].append(
+            ranker.popular_candidates(batch.snapshot, ranker.POPULAR_CANDIDATES, q.exclude)
+        )
         if query.include_existing:
             found[i].append(batch.snapshot.node_ids[q.partners])
         pool = np.unique(np.concatenate(found[i]).astype(np.int64))
@@ -740,6 +741,8 @@ class _CatalogView:
         self.sector_masks = batch.sector_masks
         self.country_code = batch.country_code
         self.kind_code = batch.kind_code
+        self.offer_items = _PackedItems(batch.offer_items, batch.offer_ptr)
+        self.seek_items = _PackedItems(batch.seek_items, batch.seek_ptr)
 
     def profiles(self, org_ids: IntArray) -> list[OrgProfile | None]:
         profiles = self._batch.profiles
@@ -821,11 +824,11 @@ def _features(
         else np.asarray(space.similarity(vec, cands), dtype=np.float64)
     }
     cand_rows = batch.rows_of(cands)
-    cols["offer_fit"] = _best_item_fit(
-        profile.seek_vectors, cand_rows, batch.offer_items, batch.offer_ptr
+    cols["offer_fit"] = best_item_fit(
+        profile.seek_vectors, *_PackedItems(batch.offer_items, batch.offer_ptr).gather(cand_rows)
     )
-    cols["need_fit"] = _best_item_fit(
-        profile.offer_vectors, cand_rows, batch.seek_items, batch.seek_ptr
+    cols["need_fit"] = best_item_fit(
+        profile.offer_vectors, *_PackedItems(batch.seek_items, batch.seek_ptr).gather(cand_rows)
     )
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
     prox = _proximity(batch, q, flow, scratch, hub_walks)
@@ -856,29 +859,22 @@ def _features(
     return cols
 
 
-def _best_item_fit(
-    query_items: np.ndarray | None, cand_rows: IntArray, items: np.ndarray, ptr: IntArray
-) -> FloatArray:
-    """``features.best_item_fit`` over item rows gathered from one matrix (same products)."""
-    n = len(cand_rows)
-    out = np.zeros(n, dtype=np.float64)
-    if query_items is None or len(query_items) == 0 or n == 0:
-        return out
-    safe = np.where(cand_rows >= 0, cand_rows, 0)
-    lengths = np.where(cand_rows >= 0, ptr[safe + 1] - ptr[safe], 0)
-    if lengths.sum() == 0:
-        return out
-    has = lengths > 0
-    starts = ptr[safe][has]
-    block = np.cumsum(lengths[has]) - lengths[has]
-    positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(
-        starts - block, lengths[has]
-    )
-    stacked = items[positions]
-    best_per_item = (stacked @ query_items.T).max(axis=1)
-    offsets = np.cumsum(lengths) - lengths
-    out[has] = np.maximum.reduceat(best_per_item, offsets[has])
-    return out
+class _PackedItems:
+    """Item vectors packed by catalogue row (``items[ptr[r]:ptr[r + 1]]``), read like
+    :class:`~matching.catalog.ItemMatrix`."""
+
+    def __init__(self, items: npt.NDArray[np.float32], ptr: IntArray) -> None:
+        self._items, self._ptr = items, ptr
+
+    def gather(self, rows: IntArray) -> tuple[npt.NDArray[np.float32], IntArray]:
+        safe = np.where(rows >= 0, rows, 0)
+        starts = self._ptr[safe]
+        counts = np.where(rows >= 0, self._ptr[safe + 1] - starts, 0)
+        offsets = np.cumsum(counts) - counts
+        positions = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
+            starts - offsets, counts
+        )
+        return self._items[positions], counts
 
 
 def _proximity(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from embeddings.index import MAX_ID
 from matching.vocabulary import KIND_CODES, sector_bitmask
 
 
@@ -60,16 +61,103 @@ class CandidateFilter:
         )
 
 
+class ItemMatrix:
+    """Every organisation's offer (or seek) item vectors in one float32 matrix.
+
+    Row ``r`` of the catalogue owns ``vectors[span[r, 0] : span[r, 0] + span[r, 1]]``. An
+    upsert appends the new items and leaves the old ones as garbage until a compaction, so a
+    write costs O(its items) amortised and a gather for many candidates is one fancy index.
+    Readers take :meth:`view` once per query: its arrays are never written again in place
+    except for rows added later, so a concurrent write cannot tear what a reader sees.
+    """
+
+    __slots__ = ("_data", "_dim", "_garbage", "_used")
+
+    def __init__(self, capacity_rows: int) -> None:
+        self._dim = 0
+        # (vectors, span) swapped as one tuple, so a reader never pairs old spans with new rows.
+        self._data = (
+            np.zeros((0, 0), dtype=np.float32),
+            np.zeros((capacity_rows, 2), dtype=np.int64),  # (start, count) per row
+        )
+        self._used = 0
+        self._garbage = 0
+
+    def grow_rows(self, capacity_rows: int) -> None:
+        vectors, old = self._data
+        span = np.zeros((capacity_rows, 2), dtype=np.int64)
+        span[: len(old)] = old
+        self._data = (vectors, span)
+
+    def set(self, row: int, items: np.ndarray | None) -> None:
+        """Replace row ``row``'s items (writer only; the catalogue's lock is held)."""
+        self._garbage += int(self._data[1][row, 1])
+        count = 0 if items is None else len(items)
+        if count == 0:
+            self._data[1][row] = (0, 0)
+            return
+        assert items is not None
+        if self._dim == 0:
+            self._dim = items.shape[1]
+            self._data = (np.zeros((max(1024, 2 * count), self._dim), np.float32), self._data[1])
+        if self._used + count > len(self._data[0]):
+            self._compact_or_grow(count)
+        vectors, span = self._data
+        start = self._used
+        vectors[start : start + count] = items  # rows no span points at yet
+        self._used += count
+        span[row] = (start, count)  # one assignment: readers see old or new, never half
+
+    def clear(self, row: int) -> None:
+        self.set(row, None)
+
+    def _compact_or_grow(self, extra: int) -> None:
+        live = self._used - self._garbage
+        capacity = max(1024, 2 * (live + extra))
+        old_vectors, old_span = self._data
+        span = old_span.copy()
+        rows = np.flatnonzero(span[:, 1] > 0)
+        counts = span[rows, 1]
+        positions = _item_positions(span[rows, 0], counts)
+        vectors = np.zeros((capacity, self._dim), dtype=np.float32)
+        vectors[: len(positions)] = old_vectors[positions]
+        span[rows, 0] = np.cumsum(counts) - counts
+        # New arrays, swapped in whole: a reader holding the old pair still reads a valid one.
+        self._data = (vectors, span)
+        self._used, self._garbage = len(positions), 0
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(items of ``rows`` concatenated in row order, item count per row); a row of -1
+        (an unknown organisation) has none."""
+        vectors, span = self._data  # one consistent pair
+        picked = span[np.where(rows >= 0, rows, 0)]
+        counts = np.where(rows >= 0, picked[:, 1], 0)
+        return vectors[_item_positions(picked[:, 0], counts)], counts
+
+
+def _item_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The positions ``start .. start + count - 1`` of every span, concatenated."""
+    offsets = np.cumsum(counts) - counts
+    positions: np.ndarray = np.arange(int(counts.sum()), dtype=np.int64)
+    positions += np.repeat(starts - offsets, counts)
+    return positions
+
+
 class Catalog:
     """Organisation profiles by id, plus columnar arrays for vectorised filters and features.
 
-    Rows are recycled through a free list so upserts and removals are O(1) amortised.
+    Rows are recycled through a free list so upserts and removals are O(1) amortised. Ids are
+    the store's organisation keys (positive, dense enough): ``row_by_id`` maps them to rows with
+    one array index, so per-query lookups for hundreds of candidates cost microseconds.
     """
 
     def __init__(self, capacity: int = 1024) -> None:
         self._lock = threading.Lock()
         self._profiles: dict[int, OrgProfile] = {}
-        self._row_of: dict[int, int] = {}
+        self._row_by_id = np.full(capacity, -1, dtype=np.int32)
+        self._profile_at = np.empty(capacity, dtype=object)  # OrgProfile per row (None if free)
+        self.offer_items = ItemMatrix(capacity)
+        self.seek_items = ItemMatrix(capacity)
         self._free: list[int] = []
         self._n_rows = 0
         self._countries: dict[str, int] = {}
@@ -99,6 +187,12 @@ class Catalog:
             if old is not None:
                 column[: len(old)] = old
             setattr(self, name, column)
+        if hasattr(self, "_profile_at") and len(self._profile_at) < capacity:
+            profile_at = np.empty(capacity, dtype=object)
+            profile_at[: len(self._profile_at)] = self._profile_at
+            self._profile_at = profile_at
+            self.offer_items.grow_rows(capacity)
+            self.seek_items.grow_rows(capacity)
 
     def __len__(self) -> int:
         return len(self._profiles)
@@ -110,7 +204,11 @@ class Catalog:
         return self._profiles.get(org_id)
 
     def profiles(self, org_ids: Iterable[int]) -> list[OrgProfile | None]:
-        return [self._profiles.get(int(i)) for i in org_ids]
+        rows = self.rows_of(np.fromiter(org_ids, dtype=np.int64))
+        picked = np.asarray(self._profile_at[rows])
+        picked[rows < 0] = None
+        found: list[OrgProfile | None] = picked.tolist()
+        return found
 
     def all_ids(self) -> np.ndarray:
         return np.asarray(self.ids[: self._n_rows][self.alive[: self._n_rows]])
@@ -119,9 +217,11 @@ class Catalog:
         return self._countries.get(country, -2)
 
     def upsert(self, profile: OrgProfile) -> None:
+        if not 0 <= profile.id <= MAX_ID:
+            raise ValueError(f"organisation ids must be in [0, {MAX_ID}], got {profile.id}")
         with self._lock:
-            row = self._row_of.get(profile.id)
-            if row is None:
+            row = self._row(profile.id)
+            if row < 0:
                 if self._free:
                     row = self._free.pop()
                 else:
@@ -129,7 +229,7 @@ class Catalog:
                         self._alloc(max(1024, 2 * len(self.ids)))
                     row = self._n_rows
                     self._n_rows += 1
-                self._row_of[profile.id] = row
+                self._map_id(profile.id, row)
             code = self._countries.setdefault(profile.country, len(self._countries))
             self.ids[row] = profile.id
             self.kind_code[row] = KIND_CODES.get(profile.kind, -1)
@@ -142,7 +242,20 @@ class Catalog:
                 self._leave_clusters(old)
             for cluster in profile.clusters:
                 self._cluster_members.setdefault(cluster, set()).add(profile.id)
+            self.offer_items.set(row, profile.offer_vectors)
+            self.seek_items.set(row, profile.seek_vectors)
             self._profiles[profile.id] = profile
+            self._profile_at[row] = profile
+
+    def _row(self, org_id: int) -> int:
+        return int(self._row_by_id[org_id]) if 0 <= org_id < len(self._row_by_id) else -1
+
+    def _map_id(self, org_id: int, row: int) -> None:
+        if org_id >= len(self._row_by_id):
+            grown = np.full(max(2 * len(self._row_by_id), org_id + 1), -1, dtype=np.int32)
+            grown[: len(self._row_by_id)] = self._row_by_id
+            self._row_by_id = grown
+        self._row_by_id[org_id] = row
 
     def upsert_many(self, profiles: Sequence[OrgProfile]) -> None:
         for profile in profiles:
@@ -150,13 +263,17 @@ class Catalog:
 
     def remove(self, org_id: int) -> None:
         with self._lock:
-            row = self._row_of.pop(org_id, None)
+            row = self._row(org_id)
             old = self._profiles.pop(org_id, None)
             if old is not None:
                 self._leave_clusters(old)
-            if row is not None:
+            if row >= 0:
+                self._row_by_id[org_id] = -1
                 self.alive[row] = False
                 self.ids[row] = -1
+                self._profile_at[row] = None
+                self.offer_items.clear(row)
+                self.seek_items.clear(row)
                 self._free.append(row)
 
     def _leave_clusters(self, profile: OrgProfile) -> None:
@@ -172,8 +289,10 @@ class Catalog:
 
     def rows_of(self, org_ids: np.ndarray) -> np.ndarray:
         """Row index per id (-1 for unknown ids)."""
-        get = self._row_of.get
-        return np.fromiter((get(int(i), -1) for i in org_ids), dtype=np.int64, count=len(org_ids))
+        ids = np.asarray(org_ids, dtype=np.int64).reshape(-1)
+        row_by_id = self._row_by_id  # one read: a concurrent grow swaps in a longer copy
+        known = (ids >= 0) & (ids < len(row_by_id))
+        return np.where(known, row_by_id[np.where(known, ids, 0)], -1).astype(np.int64)
 
     def filter_mask(self, flt: CandidateFilter) -> np.ndarray:
         """Boolean mask over rows (``self.ids[:n]``) of organisations passing the filter."""

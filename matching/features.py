@@ -46,30 +46,27 @@ def reciprocal_fit(offer_fit: np.ndarray, need_fit: np.ndarray) -> np.ndarray:
 
 
 def best_item_fit(
-    query_items: np.ndarray | None, profiles: list[OrgProfile | None], attribute: str
+    query_items: np.ndarray | None, items: np.ndarray, counts: np.ndarray
 ) -> np.ndarray:
     """Per candidate, the best cosine between any of the query's items (e.g. its needs) and any
     of the candidate's items (e.g. its offers): one precise match is what makes a meeting
     worth having, and averaging items would dilute it.
 
+    ``items`` holds every candidate's item vectors concatenated in candidate order and
+    ``counts`` how many each has (``ItemMatrix.gather``); a candidate without items gets 0.
+
     >>> q = np.array([[1.0, 0.0]])
-    >>> a = OrgProfile(1, "a", "sme", (), "ES", offer_vectors=np.array([[0.0, 1.0], [0.6, 0.8]]))
-    >>> b = OrgProfile(2, "b", "sme", (), "ES", offer_vectors=np.zeros((0, 2)))
-    >>> best_item_fit(q, [a, b, None], "offer_vectors").tolist()
-    [0.6, 0.0, 0.0]
+    >>> items = np.array([[0.0, 1.0], [0.6, 0.8]])  # candidate a's two offers; b has none
+    >>> best_item_fit(q, items, np.array([2, 0])).tolist()
+    [0.6, 0.0]
     """
-    n = len(profiles)
+    n = len(counts)
     out = np.zeros(n, dtype=np.float64)
-    if query_items is None or len(query_items) == 0 or n == 0:
+    if query_items is None or len(query_items) == 0 or len(items) == 0:
         return out
-    mats = [getattr(p, attribute) if p is not None else None for p in profiles]
-    lengths = np.array([0 if m is None else len(m) for m in mats], dtype=np.int64)
-    if lengths.sum() == 0:
-        return out
-    stacked = np.concatenate([m for m in mats if m is not None and len(m)])
-    best_per_item = (stacked @ query_items.T).max(axis=1)
-    has = lengths > 0
-    offsets = np.cumsum(lengths) - lengths
+    best_per_item = (items @ query_items.T).max(axis=1)
+    has = counts > 0
+    offsets = np.cumsum(counts) - counts
     out[has] = np.maximum.reduceat(best_per_item, offsets[has])
     return out
 
@@ -92,13 +89,13 @@ def compute_features(
             return zeros.copy()
         return np.asarray(vectors[space].similarity(vec, candidate_ids), dtype=np.float64)
 
-    profiles = catalog.profiles(candidate_ids)
+    rows = catalog.rows_of(candidate_ids)
     cols: dict[str, np.ndarray] = {
         "text_similarity": sim("profile", qvec.profile),
         # The candidate offers what the query seeks ...
-        "offer_fit": best_item_fit(query.seek_vectors, profiles, "offer_vectors"),
+        "offer_fit": best_item_fit(query.seek_vectors, *catalog.offer_items.gather(rows)),
         # ... and seeks what the query offers.
-        "need_fit": best_item_fit(query.offer_vectors, profiles, "seek_vectors"),
+        "need_fit": best_item_fit(query.offer_vectors, *catalog.seek_items.gather(rows)),
     }
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
 
@@ -119,7 +116,6 @@ def compute_features(
     # Recency- and consortium-size-weighted activity: how much the candidate collaborates now.
     cols["candidate_strength"] = strength
 
-    rows = catalog.rows_of(candidate_ids)
     known = rows >= 0
     safe = np.where(known, rows, 0)
     q_sectors = query.sector_mask
@@ -130,8 +126,7 @@ def compute_features(
     )
     q_country = catalog.country_code_of(query.country)
     cols["cross_country"] = ((catalog.country_code[safe] != q_country) & known).astype(np.float64)
-    cols["same_kind"] = (
-        (catalog.kind_code[safe] == catalog.kind_code[catalog.rows_of(np.array([query.id]))[0]])
-        & known
-    ).astype(np.float64)
+    query_row = catalog.rows_of(np.array([query.id]))[0]
+    query_kind = catalog.kind_code[query_row] if query_row >= 0 else -2
+    cols["same_kind"] = ((catalog.kind_code[safe] == query_kind) & known).astype(np.float64)
     return cols

@@ -93,7 +93,7 @@ def rank_partners(state: MatchingState, org_id: int, query: MatchQuery) -> list[
     snapshot = state.snapshot()
     qvec = query_vectors(state.vectors, org_id)
     direct = snapshot.direct_partners(org_id)
-    exclude = {org_id} if query.include_existing else {org_id, *direct.tolist()}
+    exclude = np.array([org_id]) if query.include_existing else np.union1d(direct, [org_id])
 
     candidates = _candidates(state, snapshot, profile, qvec, query, exclude, direct)
     if len(candidates) == 0:
@@ -115,7 +115,7 @@ def _candidates(
     profile: OrgProfile,
     qvec: QueryVectors,
     query: MatchQuery,
-    exclude: set[int],
+    exclude: np.ndarray,
     direct: np.ndarray,
 ) -> np.ndarray:
     catalog = state.catalog
@@ -135,22 +135,20 @@ def _candidates(
                 found.append(ids)
         ids, _ = snapshot.expand(profile.id, GRAPH_CANDIDATES)
         found.append(ids)
-        found.append(_popular(snapshot, POPULAR_CANDIDATES + len(exclude)))
+        found.append(popular_candidates(snapshot, POPULAR_CANDIDATES, exclude))
         if query.include_existing:
             found.append(direct)
         pool = np.unique(np.concatenate(found).astype(np.int64))
         pool = pool[catalog.passes(query.filter, pool)]
-    keep = ~np.isin(pool, np.fromiter(exclude, dtype=np.int64, count=len(exclude)))
+    keep = ~np.isin(pool, exclude)
     return np.asarray(pool[keep], dtype=np.int64)
 
 
-def _popular(snapshot: GraphSnapshot, k: int) -> np.ndarray:
-    degree = snapshot.degree
-    if len(degree) == 0:
-        return np.zeros(0, dtype=np.int64)
-    k = min(k, len(degree))
-    top = np.argpartition(-degree, k - 1)[:k]
-    return np.asarray(snapshot.node_ids[top], dtype=np.int64)
+def popular_candidates(snapshot: GraphSnapshot, k: int, exclude: np.ndarray) -> np.ndarray:
+    """The ``k`` best-connected organisations not in ``exclude``: a fallback that gives
+    newcomers without text or links someone active to meet."""
+    ranked = snapshot.ids_by_degree()[: k + len(exclude)]
+    return np.asarray(ranked[~np.isin(ranked, exclude)][:k], dtype=np.int64)
 
 
 def score_columns(
@@ -276,9 +274,9 @@ def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMat
     behalf = catalog.get(search.on_behalf_of) if search.on_behalf_of is not None else None
     if search.on_behalf_of is not None and behalf is None:
         raise UnknownOrganisation(search.on_behalf_of)
-    exclude: set[int] = set()
+    exclude = np.zeros(0, dtype=np.int64)
     if behalf is not None:
-        exclude = {behalf.id, *snapshot.direct_partners(behalf.id).tolist()}
+        exclude = np.union1d(snapshot.direct_partners(behalf.id), [behalf.id])
     eligible = catalog.filtered_ids(search.filter) if not search.filter.is_empty else None
     if (len(catalog) if eligible is None else len(eligible)) <= EXHAUSTIVE_LIMIT:
         pool = catalog.all_ids() if eligible is None else eligible
@@ -289,8 +287,7 @@ def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMat
         ]
         pool = np.unique(np.concatenate(found).astype(np.int64))
         pool = pool[catalog.passes(search.filter, pool)]
-    exclude_arr = np.fromiter(exclude, dtype=np.int64, count=len(exclude))
-    candidates = np.asarray(pool[~np.isin(pool, exclude_arr)], dtype=np.int64)
+    candidates = np.asarray(pool[~np.isin(pool, exclude)], dtype=np.int64)
     if len(candidates) == 0:
         return []
 

@@ -110,12 +110,21 @@ def test_removed_slots_are_reused_without_leaking_old_vectors(small_index: Vecto
     small_index.remove(list(range(100, 130)))
     new = _random(30, seed=3)
 
-    small_index.upsert(np.arange(-30, 0), new)  # negative ids are fine too
+    small_index.upsert(np.arange(1000, 1030), new)  # ids far beyond the old ones are fine too
 
     assert len(small_index) == 50
-    np.testing.assert_allclose(small_index.get(np.arange(-30, 0)), new, atol=1e-6)
+    np.testing.assert_allclose(small_index.get(np.arange(1000, 1030)), new, atol=1e-6)
     found, _ = small_index.search(new[0], k=50)
-    assert set(found.tolist()) == set(range(-30, 0)) | set(range(130, 150))
+    assert set(found.tolist()) == set(range(1000, 1030)) | set(range(130, 150))
+
+
+@pytest.mark.parametrize("bad_id", [-1, 2**31])
+def test_ids_outside_the_store_key_range_are_refused(small_index: VectorIndex, bad_id: int) -> None:
+    with pytest.raises(ValueError, match="ids must be in"):
+        small_index.upsert([bad_id], _random(1, seed=4))
+
+    assert bad_id not in small_index
+    assert len(small_index) == 50
 
 
 def test_get_and_similarity_keep_the_order_of_the_ids_asked_for(small_index: VectorIndex) -> None:
@@ -220,7 +229,7 @@ def test_filling_by_upserts_asks_for_a_rebuild_that_switches_layout() -> None:
 
 @pytest.mark.parametrize("layout_threshold", [10_000, 1000], ids=["flat", "ivf"])
 def test_save_and_load_round_trip(tmp_path: Path, layout_threshold: int) -> None:
-    ids = np.arange(3000, dtype=np.int64) + 10**12
+    ids = np.arange(3000, dtype=np.int64) + 10**6
     index = VectorIndex(32, exact_threshold=layout_threshold)
     index.build(ids, _clustered(3000, 32))
     index.remove(ids[:10].tolist())  # free slots must survive the round trip
