@@ -149,7 +149,7 @@ class VectorIndex:
             slots = self._slots(ids)
             scores = np.zeros(len(slots), dtype=np.float32)
             known = slots >= 0
-            scores[known] = _dot_rows(self._vectors[slots[known]], unit_query)
+            scores[known] = dot_rows(self._vectors[slots[known]], unit_query)
             return scores
 
     def search(
@@ -180,7 +180,7 @@ class VectorIndex:
     def _search_flat(
         self, query: npt.NDArray[np.float32], k: int, excluded_slots: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
-        scores = _dot_rows(self._vectors[: self._used], query)
+        scores = dot_rows(self._vectors[: self._used], query)
         # Free and excluded slots can never win; k was capped to what remains, so none is returned.
         scores[self._free] = -np.inf
         scores[excluded_slots] = -np.inf
@@ -527,7 +527,7 @@ class _UnusableIndexFile(Exception):
     """A saved index that must not be served."""
 
 
-def _dot_rows(
+def dot_rows(
     matrix: npt.NDArray[np.float32], vector: npt.NDArray[np.float32]
 ) -> npt.NDArray[np.float32]:
     """``matrix @ vector`` on one thread.
@@ -535,6 +535,7 @@ def _dot_rows(
     OpenBLAS splits any matrix-vector product over ~9k values across all cores; with the model
     busy on the same 2 cores, its threads wait on each other and one 10k-row query took 20 ms
     instead of under 1 (scripts/bench_embeddings.py). numpy's own einsum loop uses no threads.
+    Public so that batch searches (matching/batch.py) get the very same float32 arithmetic.
     """
     scores: npt.NDArray[np.float32] = np.einsum("ij,j->i", matrix, vector)
     return scores

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -32,7 +32,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from embeddings import VectorIndex
-from embeddings import index as _index_module
+from embeddings.index import dot_rows
 from graph import UNREACHABLE_HOPS, GraphSnapshot, ProximityFeatures
 from matching import ranker
 from matching.catalog import Catalog, OrgProfile
@@ -54,11 +54,6 @@ FloatArray = npt.NDArray[np.float64]
 SCORE_PARTS: tuple[str, ...] = ("text_score", "graph_score", "preference_bonus")
 """After the feature columns (whatever ``compute_features`` returns), what a stored match keeps."""
 
-# The index's own matrix-vector product (numpy's einsum loop today): a cosine must come out of
-# the same arithmetic to the last bit, or near-equal candidates could swap places.
-_dot_rows: Callable[[np.ndarray, np.ndarray], np.ndarray] = getattr(
-    _index_module, "_dot_rows", lambda matrix, vector: matrix @ vector
-)
 
 _SEARCH_BATCH = 256  # queries per matrix product: bounds the (queries x vectors) score block
 _MMR_GROUP = 32  # queries diversified together: bounds the (group, pool, pool) block
@@ -73,21 +68,22 @@ class SpaceArrays:
     """One vector space as plain arrays: unit rows by slot, their ids, and the IVF layout."""
 
     def __init__(self, index: VectorIndex) -> None:
-        # The index offers one query at a time; the batch needs its slot layout and trained IVF
-        # lists to search many at once with the very same lists and nprobe as the API.
-        used = index._used
-        self.dim = index.dim
-        self.vectors = np.ascontiguousarray(index._vectors[:used])
-        self.slot_ids = index._slot_ids[:used].copy()
-        self.free = np.asarray(sorted(index._free), dtype=np.int64)
+        # The batch searches many queries at once with the very same slot layout, IVF lists and
+        # nprobe as the API's one-at-a-time searches; the index's snapshot is that layout.
+        content = index.snapshot()
+        used = len(content.slot_ids)
+        self.dim = content.dim
+        self.vectors = np.ascontiguousarray(content.vectors)
+        self.slot_ids = content.slot_ids
+        self.free = content.free_slots
         live = np.ones(used, dtype=bool)
         live[self.free] = False
         self.size = int(live.sum())
         order = np.argsort(self.slot_ids[live], kind="stable")
         self._sorted_ids = self.slot_ids[live][order]
         self._sorted_slots = np.flatnonzero(live)[order]
-        self.ivf_bytes = None if index._ivf is None else faiss.serialize_index(index._ivf)
-        self.nprobe = 0 if index._ivf is None else int(index._ivf.nprobe)
+        self.ivf_bytes = content.ivf_bytes
+        self.nprobe = content.nprobe or 0
         self._ivf: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
@@ -107,12 +103,12 @@ class SpaceArrays:
         slots = self.slots_of(np.asarray(ids, dtype=np.int64))
         scores = np.zeros(len(slots), dtype=np.float32)
         known = slots >= 0
-        scores[known] = _dot_rows(self.vectors[slots[known]], _unit(query))
+        scores[known] = dot_rows(self.vectors[slots[known]], _unit(query))
         return scores
 
     def ivf(self) -> Any:
         if self._ivf is None and self.ivf_bytes is not None:
-            self._ivf = faiss.deserialize_index(self.ivf_bytes)
+            self._ivf = faiss.deserialize_index(np.frombuffer(self.ivf_bytes, dtype=np.uint8))
             self._ivf.nprobe = self.nprobe
         return self._ivf
 
