@@ -281,7 +281,7 @@ class GraphSnapshot:
         # z_b = s_q * s_b^2 * flow_b and flow = A[q] D^-1 A is the two-step resource flow that
         # `expand` ranks by. So: one sweep from q's partners, one product over candidate rows.
         s = self._inv_sqrt_strength
-        z = self._resource_flow(q) * self._inv_strength
+        z = self.resource_flow(q) * self._inv_strength
         z *= s[q]
         paths3 = s[unique_rows] * np.asarray(candidate_adjacency @ z, dtype=np.float64)
 
@@ -365,7 +365,7 @@ class GraphSnapshot:
         if q < 0 or limit <= 0 or self.degree[q] == 0:
             return empty
         q_partners = self._neighbourhood(q)[0]
-        flow2 = self._resource_flow(q)
+        flow2 = self.resource_flow(q)
         is_two = flow2 > 0
         is_two[q] = False
         is_two[q_partners] = False
@@ -384,8 +384,9 @@ class GraphSnapshot:
         rows = np.concatenate((picked, more))
         return self.node_ids[rows], np.concatenate((flow2[picked], flow3[more]))
 
-    def _resource_flow(self, q: int) -> FloatArray:
-        """Dense ``A[q] @ D^-1 A``: how much of q's tie weight reaches each node in two steps.
+    def resource_flow(self, q: int) -> FloatArray:
+        """Dense ``A[q] @ D^-1 A`` for graph row ``q``: how much of q's tie weight reaches each
+        node in two steps.
 
         Both ``expand`` and ``proximity`` start from it, and the ranker calls them for the same
         query back to back, so the latest one is kept (read-only; a lost race only recomputes).

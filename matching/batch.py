@@ -614,22 +614,24 @@ def _search_many(
     units = np.stack([_unit(v) for v in vectors])
     ivf = space.ivf()
     if ivf is not None:
-        # One faiss call per over-fetch size, as the per-query search over-fetches by exclusions.
-        groups: dict[int, list[int]] = {}
-        for i, ex in enumerate(excluded_slots):
-            if wanted[i] > 0:
-                groups.setdefault(wanted[i] + len(ex), []).append(i)
-        for fetch, all_members in groups.items():
-            # Below faiss's BLAS threshold (20 queries) the coarse search computes each query
-            # exactly as a one-query search does, so the probed lists are the API's too.
-            for at in range(0, len(all_members), _IVF_GROUP):
-                members = all_members[at : at + _IVF_GROUP]
-                _, slots = ivf.search(units[members], fetch)
-                for row, i in zip(slots, members, strict=True):
-                    keep = row >= 0
-                    if len(excluded_slots[i]):
-                        keep &= ~np.isin(row, excluded_slots[i])
-                    out[i] = space.slot_ids[row[keep][: wanted[i]]]
+        # Over-fetching by a query's exclusions, then dropping them, gives the same set as the
+        # API's search that skips them in faiss: the best ``wanted`` others in the probed lists.
+        # Queries with similar exclusion counts share one call, fetching for the largest.
+        asking = sorted(
+            (i for i in range(len(units)) if wanted[i] > 0),
+            key=lambda i: wanted[i] + len(excluded_slots[i]),
+        )
+        # Below faiss's BLAS threshold (20 queries) the coarse search computes each query
+        # exactly as a one-query search does, so the probed lists are the API's too.
+        for at in range(0, len(asking), _IVF_GROUP):
+            members = asking[at : at + _IVF_GROUP]
+            fetch = max(wanted[i] + len(excluded_slots[i]) for i in members)
+            _, slots = ivf.search(units[members], fetch)
+            for row, i in zip(slots, members, strict=True):
+                keep = row >= 0
+                if len(excluded_slots[i]):
+                    keep &= ~np.isin(row, excluded_slots[i])
+                out[i] = space.slot_ids[row[keep][: wanted[i]]]
         return out
     used = len(space.vectors)
     for start in range(0, len(units), _SEARCH_BATCH):
@@ -649,23 +651,17 @@ def _search_many(
 def _two_step_flows(batch: BatchState, queries: list[_Query]) -> dict[int, tuple[Any, Any]]:
     """Per graph row of a query with partners: (columns, values) of ``A[q] D^-1 A``.
 
-    One sparse product for the whole chunk; each entry adds the same terms in the same order
-    (partners ascending) as ``GraphSnapshot._resource_flow`` does for one query.
+    The snapshot's own ``resource_flow`` per query, so every value is the live ranker's to the
+    bit; kept sparse (reached nodes only, ascending) for the steps that follow. One sparse
+    product for a whole chunk was tried and was slower: its output rows, which reach most of the
+    graph through hubs, had to be sorted.
     """
-    nodes = sorted({q.node for q in queries if q.node >= 0 and len(q.partners) > 0})
-    if not nodes:
-        return {}
-    adjacency = batch.snapshot.adjacency
-    rows = adjacency[np.asarray(nodes)]
-    mass = sp.csr_array(
-        (rows.data * batch.inv_strength[rows.indices], rows.indices, rows.indptr), shape=rows.shape
-    )
-    flow = sp.csr_array(mass @ adjacency)
-    flow.sort_indices()
+    snapshot = batch.snapshot
     out: dict[int, tuple[Any, Any]] = {}
-    for i, node in enumerate(nodes):
-        start, end = flow.indptr[i], flow.indptr[i + 1]
-        out[node] = (flow.indices[start:end].astype(np.intp), flow.data[start:end])
+    for node in sorted({q.node for q in queries if q.node >= 0 and len(q.partners) > 0}):
+        flow = snapshot.resource_flow(node)
+        reached = np.flatnonzero(flow)
+        out[node] = (reached, flow[reached])
     return out
 
 
