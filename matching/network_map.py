@@ -9,13 +9,14 @@ call the same functions.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -413,6 +414,7 @@ class NetworkMap:
     height: float
     options: MapOptions
     notes: list[str] = field(default_factory=list)
+    ranker_calls: int = 0  # organisations whose matches were asked for the suggested links
 
 
 def _group_key(profile: OrgProfile, group_by: GroupBy) -> tuple[str, str]:
@@ -495,7 +497,7 @@ def build_map(state: MatchingState, view: NetworkView, options: MapOptions) -> N
     if len(links) > options.max_links:
         links = sorted(links, key=lambda t: -t[2])[: options.max_links]
     groups, width, height = _layout(nodes, group_info, aggregated)
-    suggested = _suggestions(state, view, nodes, node_of_row, options)
+    suggested, ranker_calls = _suggestions(state, view, nodes, node_of_row, options)
     counts = Counter(categories)
     legend = [
         (label, colour, count)
@@ -523,6 +525,7 @@ def build_map(state: MatchingState, view: NetworkView, options: MapOptions) -> N
         height=height,
         options=options,
         notes=notes,
+        ranker_calls=ranker_calls,
     )
 
 
@@ -618,12 +621,12 @@ def _suggestions(
     nodes: list[MapNode],
     node_of_row: IntArray,
     options: MapOptions,
-) -> list[SuggestedLink]:
+) -> tuple[list[SuggestedLink], int]:
     """The strongest new links across groups or colours, from the ranker's top matches of a
     sample of organisations: each group's best-connected members in turn, so every region of
-    the map gets a say."""
+    the map gets a say. Also returns how many organisations the ranker was asked about."""
     if options.suggested <= 0 or len(view.ids) < 2:
-        return []
+        return [], 0
     profiles = view.profiles
     degree = view.degree
     by_group: dict[str, list[int]] = {}
@@ -659,7 +662,7 @@ def _suggestions(
             if key not in best or best[key].score < match.score:
                 best[key] = SuggestedLink(key[0], key[1], match.score, reason)
     ranked = sorted(best.values(), key=lambda s: (-s.score, s.source, s.target))
-    return ranked[: options.suggested]
+    return ranked[: options.suggested], len(sample)
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -667,11 +670,11 @@ _RENDER_LOCK = threading.Lock()
 
 
 def render_map(netmap: NetworkMap, fmt: Literal["svg", "png"], *, title: str) -> bytes:
-    """The map as a 16:9 slide picture (1600 x 900 px for PNG)."""
+    """The map as a 16:9 slide picture (1600 x 900 px for PNG; in SVG each organisation is a
+    ``<circle>`` and many links are one embedded image)."""
     # Imported here: matplotlib costs a second at import, and only map requests need it.
     from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.collections import LineCollection
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Circle, FancyArrowPatch, Patch
@@ -704,30 +707,22 @@ def render_map(netmap: NetworkMap, fmt: Literal["svg", "png"], *, title: str) ->
 
     nodes = netmap.nodes
     xy = np.array([(nd.x, nd.y) for nd in nodes]) if nodes else np.zeros((0, 2))
-    if netmap.links:
-        segments = [(xy[a], xy[b]) for a, b, _ in netmap.links]
-        heavy = max(w for _, _, w in netmap.links)
-        widths = [0.25 + 1.2 * (w / heavy) ** 0.5 for _, _, w in netmap.links]
-        alpha = 0.35 if len(segments) < 2_000 else 0.18
-        # Rasterised in SVG too: thousands of faint lines are texture, not something to edit,
-        # and as vectors they would make the file tens of megabytes.
-        ax.add_collection(
-            LineCollection(
-                segments,
-                colors="#7a7a7a",
-                linewidths=widths,
-                alpha=alpha,
-                zorder=1,
-                rasterized=len(segments) > 2_000,
-            )
-        )
-    if nodes:
-        sizes = [(nd.r * points_per_unit) ** 2 for nd in nodes]
+    diameters = np.array([nd.r for nd in nodes]) * points_per_unit  # points, as scatter's
+    colours = [nd.colour for nd in nodes]
+    links = _link_lines(netmap.links, xy) if netmap.links else None
+    # SVG: the dots, and the links once they are many, are written by _svg_dots and
+    # _svg_link_image into empty groups matplotlib leaves at their place in the drawing order.
+    links_as_image = fmt == "svg" and len(netmap.links) > RASTER_LINKS
+    if links is not None:
+        ax.add_collection(_svg_layer(SVG_LINKS_ID, 1) if links_as_image else links)
+    if nodes and fmt == "svg":
+        ax.add_collection(_svg_layer(SVG_DOTS_ID, 2), autolim=False)
+    elif nodes:
         ax.scatter(
             xy[:, 0],
             xy[:, 1],
-            s=sizes,
-            c=[nd.colour for nd in nodes],
+            s=diameters**2,
+            c=_rgba(colours),
             edgecolors="white",
             linewidths=0.3,
             zorder=2,
@@ -788,8 +783,128 @@ def render_map(netmap: NetworkMap, fmt: Literal["svg", "png"], *, title: str) ->
 
     buffer = io.BytesIO()
     with _RENDER_LOCK, rc_context({"svg.fonttype": "none", "svg.hashsalt": "multihelix"}):
+        if fmt == "png":
+            # zlib level 3 instead of 6: half the encoding time and a slightly smaller file
+            # for this picture (anti-aliased lines leave little for the slower levels to find).
+            fig.savefig(
+                buffer,
+                format=fmt,
+                dpi=100,
+                metadata=_metadata(fmt),
+                pil_kwargs={"compress_level": 3},
+            )
+            return buffer.getvalue()
         fig.savefig(buffer, format=fmt, dpi=100, metadata=_metadata(fmt))
-    return buffer.getvalue()
+        svg = buffer.getvalue().decode("utf-8")
+        # After savefig the axes sit where the equal aspect put them: data -> page is final.
+        if links is not None and links_as_image:
+            svg = _fill_svg_layer(svg, SVG_LINKS_ID, _svg_link_image(ax, links))
+        if nodes:
+            svg = _fill_svg_layer(svg, SVG_DOTS_ID, _svg_dots(ax, xy, diameters, colours))
+    return svg.encode("utf-8")
+
+
+# More links than this are drawn as one embedded image in SVG: thousands of faint lines are
+# texture, not something to edit, and as vectors they would make the file tens of megabytes.
+RASTER_LINKS = 2_000
+SVG_LINKS_ID = "multihelix-links"
+SVG_DOTS_ID = "multihelix-dots"
+
+
+def _link_lines(links: list[tuple[int, int, float]], xy: FloatArray) -> Any:
+    """Existing links as thin grey lines, wider for heavier pairs, fainter when many."""
+    from matplotlib.collections import LineCollection
+
+    ends = np.array([(a, b) for a, b, _ in links], dtype=np.int64)
+    weights = np.array([w for _, _, w in links], dtype=np.float64)
+    return LineCollection(
+        cast("Sequence[FloatArray]", xy[ends]),  # (links, 2 ends, x and y)
+        colors="#7a7a7a",
+        linewidths=0.25 + 1.2 * np.sqrt(weights / weights.max()),
+        alpha=0.35 if len(ends) < RASTER_LINKS else 0.18,
+        zorder=1,
+    )
+
+
+def _rgba(colours: list[str]) -> FloatArray:
+    """Hex colours as RGBA rows, converting each distinct colour once."""
+    from matplotlib.colors import to_rgba_array
+
+    palette, colour_of = np.unique(np.asarray(colours), return_inverse=True)
+    return np.asarray(to_rgba_array(palette.tolist())[colour_of], dtype=np.float64)
+
+
+def _svg_layer(gid: str, zorder: int) -> Any:
+    """An empty collection: matplotlib writes it as ``<g id="gid"/>`` in z-order."""
+    from matplotlib.collections import LineCollection
+
+    layer = LineCollection([], zorder=zorder)
+    layer.set_gid(gid)
+    return layer
+
+
+def _fill_svg_layer(svg: str, gid: str, content: str) -> str:
+    empty = f'<g id="{gid}"/>'
+    if svg.count(empty) != 1:
+        raise RuntimeError(f"matplotlib did not write the {gid} layer as {empty}")
+    return svg.replace(empty, f'<g id="{gid}">\n{content}</g>')
+
+
+def _page_points(ax: Any, xy: FloatArray) -> FloatArray:
+    """Data coordinates -> SVG page coordinates (points, y down)."""
+    fig = ax.figure
+    points: FloatArray = np.asarray(ax.transData.transform(xy), dtype=np.float64)
+    points *= 72.0 / float(fig.dpi)
+    points[:, 1] = fig.get_figheight() * 72.0 - points[:, 1]
+    return points
+
+
+def _svg_dots(ax: Any, xy: FloatArray, diameters_pt: FloatArray, colours: list[str]) -> str:
+    """One white-edged ``<circle>`` per dot, as scatter would draw it: matplotlib writes each
+    dot as a full Bezier path with its own style, five times the bytes and most of the time
+    of the whole SVG at a few thousand dots."""
+    centres = _page_points(ax, xy).tolist()
+    radii = (diameters_pt / 2.0).tolist()
+    rows = [
+        f'<circle cx="{x:.2f}" cy="{y:.2f}" r="{r:.3f}" fill="{c}"/>\n'
+        for (x, y), r, c in zip(centres, radii, colours, strict=True)
+    ]
+    return '<g style="stroke: #ffffff; stroke-width: 0.3">\n' + "".join(rows) + "</g>\n"
+
+
+def _svg_link_image(ax: Any, links: Any) -> str:
+    """The links drawn by Agg on a transparent copy of the axes at the picture's resolution,
+    cropped to what they cover, as one PNG ``<image>`` (what matplotlib's rasterised layer
+    does, with a zlib level that halves the encoding time)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    fig = ax.figure
+    layer = Figure(figsize=tuple(fig.get_size_inches()), dpi=fig.dpi)
+    canvas: Any = FigureCanvasAgg(layer)  # draw and buffer_rgba are untyped
+    layer.patch.set_alpha(0.0)
+    layer_ax = layer.add_axes(ax.get_position().bounds)
+    layer_ax.set_axis_off()
+    layer_ax.set_xlim(ax.get_xlim())
+    layer_ax.set_ylim(ax.get_ylim())
+    layer_ax.add_collection(links, autolim=False)
+    canvas.draw()
+    pixels = np.asarray(canvas.buffer_rgba())
+    covered = pixels[:, :, 3] > 0
+    rows, cols = np.flatnonzero(covered.any(axis=1)), np.flatnonzero(covered.any(axis=0))
+    if len(rows) == 0:
+        return ""
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    png = io.BytesIO()
+    Image.fromarray(pixels[top:bottom, left:right]).save(png, format="png", compress_level=3)
+    k = 72.0 / fig.dpi
+    data = base64.b64encode(png.getvalue()).decode("ascii")
+    return (
+        f'<image x="{left * k:.2f}" y="{top * k:.2f}" width="{(right - left) * k:.2f}" '
+        f'height="{(bottom - top) * k:.2f}" preserveAspectRatio="none" '
+        f'xlink:href="data:image/png;base64,{data}"/>\n'
+    )
 
 
 def _metadata(fmt: str) -> dict[str, Any]:
