@@ -1,18 +1,24 @@
-"""ASGI middleware that appends every write request (POST/PUT/PATCH/DELETE answered below 500)
-to the audit log before the response leaves, so an acknowledged write is always audited."""
+"""The audit log's writers: ASGI middleware that appends every write request (POST/PUT/PATCH/
+DELETE answered below 500) before the response leaves, so an acknowledged write is always
+audited, and the same record for each write of the ``multihelix`` command line."""
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.errors import DomainError
 from app.services import privacy
 from app.services.context import ServiceContext
 from app.services.keys import Principal, verify_api_key
+from app.store.database import Database
 
 log = logging.getLogger("multihelix")
 
@@ -23,6 +29,9 @@ READ_ONLY_POSTS = frozenset({"/v1/search"})
 _RECORDED = "audit_recorded"
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]*)?\}")
 _SUBJECT_KINDS = {"people": "person", "persons": "person", "matches": "match"}
+# How command-line writes appear in the log: no key, this role, this method, the command as path.
+CLI_ACTOR = "cli"
+CLI_METHOD = "CLI"
 
 
 def mark_audited(request: Request) -> None:
@@ -200,3 +209,64 @@ async def _subject_tenant(
     if kind == "person":
         return await privacy.person_tenant(ctx.db, subject_id)
     return None
+
+
+@dataclass
+class CliWrite:
+    """What one command-line write did, completed by the command while it runs."""
+
+    status: int
+    subject_kind: str | None
+    subject_id: int | None = None
+    tenant: str | None = None
+
+
+@asynccontextmanager
+async def cli_write(
+    db: Database, command: str, *, status: int, subject_kind: str | None
+) -> AsyncIterator[CliWrite]:
+    """Audit one write of ``multihelix COMMAND`` like an API write, once the block ends.
+
+    The entry has actor role ``cli`` and no key, method ``CLI``, path ``multihelix COMMAND``
+    (never its arguments: file names and labels can name people), and the status the API
+    would answer: ``status`` when the block succeeds; when the store refuses the write, the
+    domain error's status (404, 409, 422; 422 for a ValueError too), and the error goes on.
+    Other failures are not recorded, as the middleware does not record 5xx. The command may
+    set the subject id, tenant and status on the yielded :class:`CliWrite`; an ``api_key``
+    subject's tenant is looked up when left unset.
+    """
+    write = CliWrite(status=status, subject_kind=subject_kind)
+    try:
+        yield write
+    except DomainError as exc:
+        write.status = exc.status
+        await _record_cli_write(db, command, write)
+        raise
+    except ValueError:
+        write.status = 422
+        await _record_cli_write(db, command, write)
+        raise
+    await _record_cli_write(db, command, write)
+
+
+async def _record_cli_write(db: Database, command: str, write: CliWrite) -> None:
+    try:
+        tenant = write.tenant
+        if tenant is None and write.subject_kind == "api_key" and write.subject_id is not None:
+            tenant = await privacy.key_tenant(db, write.subject_id)
+        entry = privacy.audit_entry(
+            None,
+            action="write",
+            method=CLI_METHOD,
+            path=f"multihelix {command}",
+            status=write.status,
+            subject_kind=write.subject_kind,
+            subject_id=write.subject_id,
+            tenant=tenant,
+            actor_role=CLI_ACTOR,
+        )
+        await privacy.record(db, entry)
+    except Exception:
+        # The change is committed (and a new key must still be shown): shout, as the
+        # middleware does, rather than hide the outcome of the write.
+        log.exception("audit entry for multihelix %s could not be written", command)

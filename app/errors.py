@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("multihelix")
@@ -61,6 +62,31 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
 
+# The order an Allow header lists methods in.
+_METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at the request's path.
+
+    One path is often served by several routes (GET, PATCH and DELETE /v1/organisations/{id}
+    are three), and the router's 405 names only the first route's methods; an Allow header
+    must list them all (RFC 9110, section 10.2.1).
+    """
+    # The path the router matches: without the prefix the app is served under (root_path).
+    path: str = request.scope["path"]
+    root_path: str = request.scope.get("root_path", "")
+    if root_path and (path == root_path or path.startswith(root_path + "/")):
+        path = path[len(root_path) :]
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if route.methods and regex is not None and regex.match(path):
+            methods.update(route.methods)
+    rank = {method: i for i, method in enumerate(_METHOD_ORDER)}
+    return sorted(methods, key=lambda method: (rank.get(method, len(rank)), method))
+
+
 def _safe_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     """Validation errors without echoing the (possibly huge or binary) input back."""
     out = []
@@ -88,12 +114,18 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem(422, "Invalid request", f"{where}: {first['msg']}", errors)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
             exc.status_code, "Error"
         )
-        response = problem(exc.status_code, title, str(exc.detail))
-        for key, value in (exc.headers or {}).items():
+        headers = dict(exc.headers or {})
+        detail = str(exc.detail)
+        if exc.status_code == 405:
+            allow = ", ".join(allowed_methods(request)) or headers.get("Allow", "")
+            headers["Allow"] = allow
+            detail = f"{request.method} is not supported here; allowed: {allow or 'none'}"
+        response = problem(exc.status_code, title, detail)
+        for key, value in headers.items():
             response.headers[key] = value
         return response
 

@@ -107,6 +107,7 @@ def _serve(host: str, port: int) -> int:
 
 
 async def _import(files: list[Path], h2020: Path | None) -> int:
+    from app.audit import cli_write
     from app.bootstrap import open_service
     from app.errors import DomainError
     from app.services.importer import import_batch, read_files, read_h2020
@@ -118,7 +119,16 @@ async def _import(files: list[Path], h2020: Path | None) -> int:
         print(f"import failed, nothing was written: {exc.detail}", file=sys.stderr)
         return 1
     async with open_service(Settings()) as ctx:
-        report = await import_batch(ctx, batch, progress=lambda m: print(m, flush=True))
+        try:
+            async with cli_write(
+                ctx.db, "import", status=201, subject_kind="organisation"
+            ) as audit:
+                report = await import_batch(ctx, batch, progress=lambda m: print(m, flush=True))
+                if not (report.organisations_created or report.collaborations_created):
+                    audit.status = 200  # everything was there already
+        except DomainError as exc:
+            print(f"import failed: {exc.detail}", file=sys.stderr)
+            return 1
     print(
         f"organisations: {report.organisations_created} created, "
         f"{report.organisations_existing} already present; collaborations: "
@@ -243,6 +253,7 @@ def _bench_evaluate(args: argparse.Namespace) -> int:
 
 
 async def _keys(args: argparse.Namespace) -> int:
+    from app.audit import cli_write
     from app.errors import DomainError
     from app.services.keys import create_api_key, list_api_keys, revoke_api_key
     from app.settings import Settings
@@ -253,14 +264,16 @@ async def _keys(args: argparse.Namespace) -> int:
     try:
         await upgrade_schema(db)
         if args.keys_command == "create":
-            created = await create_api_key(
-                db,
-                role=args.role,
-                tenant=args.tenant,
-                organisation_id=args.organisation,
-                label=args.label,
-                expires_in_days=args.expires_days,
-            )
+            async with cli_write(db, "keys create", status=201, subject_kind="api_key") as audit:
+                created = await create_api_key(
+                    db,
+                    role=args.role,
+                    tenant=args.tenant,
+                    organisation_id=args.organisation,
+                    label=args.label,
+                    expires_in_days=args.expires_days,
+                )
+                audit.subject_id = created.id
             print(created.key)
             print(
                 f"(id {created.id}, role {created.role}, tenant {created.tenant or '-'}; "
@@ -268,7 +281,9 @@ async def _keys(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         elif args.keys_command == "revoke":
-            key_id = await revoke_api_key(db, args.key)
+            async with cli_write(db, "keys revoke", status=200, subject_kind="api_key") as audit:
+                key_id = await revoke_api_key(db, args.key)
+                audit.subject_id = key_id
             print(f"revoked key {key_id}")
         else:
             for k in await list_api_keys(db):

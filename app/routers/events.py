@@ -32,7 +32,8 @@ consent never appear.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import HTMLResponse, PlainTextResponse
@@ -76,6 +77,8 @@ from app.services import events as service
 from app.services import events_meetings as meetings
 from app.services import events_outputs as outputs
 from app.services import events_schedule as schedule
+from app.services.context import ServiceContext
+from app.services.events import EventAccess
 from app.services.keys import Principal, Role
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
@@ -278,7 +281,7 @@ async def list_participants(
 
 
 @router.get(
-    "/{event_id}/participants/{participant_id}",
+    "/{event_id}/participants/{participant_id:int}",
     response_model=ParticipantRead,
     responses=errors(401, 403, 404, 422),
 )
@@ -291,7 +294,7 @@ async def get_participant(
 
 
 @router.patch(
-    "/{event_id}/participants/{participant_id}",
+    "/{event_id}/participants/{participant_id:int}",
     response_model=ParticipantRead,
     responses=errors(401, 403, 404, 409, 413, 415, 422),
 )
@@ -316,7 +319,7 @@ async def update_participant(
 
 
 @router.delete(
-    "/{event_id}/participants/{participant_id}",
+    "/{event_id}/participants/{participant_id:int}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors(401, 403, 404, 422),
 )
@@ -335,7 +338,7 @@ async def delete_participant(
 
 # -- recommendations -----------------------------------------------------------------------
 @router.get(
-    "/{event_id}/participants/{participant_id}/recommendations",
+    "/{event_id}/participants/{participant_id:int}/recommendations",
     response_model=RecommendationList,
     responses=errors(401, 403, 404, 422),
 )
@@ -427,69 +430,43 @@ async def get_request(
     return await meetings.get_request(ctx, access, request_id)
 
 
-async def _answer(
-    ctx: Ctx,
-    principal: Principal,
-    event_id: int,
-    request_id: int,
-    action: str,
-    body: RequestAnswer | None,
-) -> dict[str, Any]:
-    access = await service.event_access(ctx, principal, event_id)
-    message = body.message if body is not None else None
-    return await meetings.answer_request(ctx, access, request_id, action, message)
-
-
-@router.post(
-    "/{event_id}/requests/{request_id}/accept",
-    response_model=RequestChange,
-    responses=errors(401, 403, 404, 409, 413, 415, 422),
-)
-async def accept_request(
-    ctx: Ctx,
-    principal: Actor,
-    event_id: EventId,
-    request_id: ItemId,
-    body: RequestAnswer | None = None,
-) -> dict[str, Any]:
-    """Accept a pending request (the recipient): it becomes a meeting, both organisations
+# The answers to a request share one shape and differ only in the action, which is the last
+# word of the path: one route per action (its own operation and description in the OpenAPI
+# schema), each made by the same factory.
+REQUEST_ANSWERS = {
+    "accept": """Accept a pending request (the recipient): it becomes a meeting, both organisations
     may now see each other's delegates' contact details, and a published schedule is
-    repaired to fit it in. Accepting a cancelled or declined request answers 409."""
-    return await _answer(ctx, principal, event_id, request_id, "accept", body)
-
-
-@router.post(
-    "/{event_id}/requests/{request_id}/decline",
-    response_model=RequestChange,
-    responses=errors(401, 403, 404, 409, 413, 415, 422),
-)
-async def decline_request(
-    ctx: Ctx,
-    principal: Actor,
-    event_id: EventId,
-    request_id: ItemId,
-    body: RequestAnswer | None = None,
-) -> dict[str, Any]:
-    """Decline a pending request (the recipient), with an optional note."""
-    return await _answer(ctx, principal, event_id, request_id, "decline", body)
-
-
-@router.post(
-    "/{event_id}/requests/{request_id}/cancel",
-    response_model=RequestChange,
-    responses=errors(401, 403, 404, 409, 413, 415, 422),
-)
-async def cancel_request(
-    ctx: Ctx,
-    principal: Actor,
-    event_id: EventId,
-    request_id: ItemId,
-    body: RequestAnswer | None = None,
-) -> dict[str, Any]:
-    """Withdraw a pending request or cancel an accepted meeting (either side). A published
+    repaired to fit it in. Accepting a cancelled or declined request answers 409.""",
+    "decline": """Decline a pending request (the recipient), with an optional note.""",
+    "cancel": """Withdraw a pending request or cancel an accepted meeting (either side). A published
     schedule is repaired with the fewest moves and a standby meeting takes the freed slot;
-    ``schedule_repair`` says how many meetings moved."""
-    return await _answer(ctx, principal, event_id, request_id, "cancel", body)
+    ``schedule_repair`` says how many meetings moved.""",
+}
+
+
+def _answer_route(action: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    async def answer(
+        ctx: Ctx,
+        principal: Actor,
+        event_id: EventId,
+        request_id: ItemId,
+        body: RequestAnswer | None = None,
+    ) -> dict[str, Any]:
+        access = await service.event_access(ctx, principal, event_id)
+        message = body.message if body is not None else None
+        return await meetings.answer_request(ctx, access, request_id, action, message)
+
+    answer.__name__ = answer.__qualname__ = f"{action}_request"
+    answer.__doc__ = REQUEST_ANSWERS[action]
+    return answer
+
+
+for _action in REQUEST_ANSWERS:
+    router.post(
+        f"/{{event_id}}/requests/{{request_id}}/{_action}",
+        response_model=RequestChange,
+        responses=errors(401, 403, 404, 409, 413, 415, 422),
+    )(_answer_route(_action))
 
 
 # -- meetings and feedback -----------------------------------------------------------------
@@ -667,7 +644,7 @@ async def get_analytics(ctx: Ctx, principal: Overseer, event_id: EventId) -> dic
 
 # -- agendas -------------------------------------------------------------------------------
 @router.get(
-    "/{event_id}/participants/{participant_id}/agenda",
+    "/{event_id}/participants/{participant_id:int}/agenda",
     response_model=AgendaRead,
     responses=errors(401, 403, 404, 422),
 )
@@ -680,33 +657,50 @@ async def get_agenda(
     return view
 
 
-@router.get(
-    "/{event_id}/participants/{participant_id}/agenda.csv",
-    response_class=PlainTextResponse,
-    responses={**errors(401, 403, 404, 422), **CSV},
-)
-async def get_agenda_csv(
-    ctx: Ctx, principal: Reader, event_id: EventId, participant_id: ParticipantId
-) -> Response:
-    """The agenda as CSV."""
-    access = await service.event_access(ctx, principal, event_id)
-    text = await outputs.agenda_csv(ctx, access, participant_id)
-    return _download(text, "text/csv", f"event-{event_id}-agenda-{participant_id}.csv")
+class AgendaFile(NamedTuple):
+    """A participant's agenda as a file of one type."""
+
+    render: Callable[[ServiceContext, EventAccess, int], Awaitable[str]]
+    media_type: str
+    openapi: dict[int | str, dict[str, Any]]
+    description: str
 
 
-@router.get(
-    "/{event_id}/participants/{participant_id}/agenda.ics",
-    response_class=PlainTextResponse,
-    responses={**errors(401, 403, 404, 422), **ICS},
-)
-async def get_agenda_ics(
-    ctx: Ctx, principal: Reader, event_id: EventId, participant_id: ParticipantId
-) -> Response:
-    """The agenda as an iCalendar file to import into a calendar (times in UTC; a new
-    schedule version updates the same events)."""
-    access = await service.event_access(ctx, principal, event_id)
-    text = await outputs.agenda_ics(ctx, access, participant_id)
-    return _download(text, "text/calendar", f"event-{event_id}-agenda-{participant_id}.ics")
+# By extension. Like the request answers: one route each, made by the same factory.
+AGENDA_FILES = {
+    "csv": AgendaFile(outputs.agenda_csv, "text/csv", CSV, "The agenda as CSV."),
+    "ics": AgendaFile(
+        outputs.agenda_ics,
+        "text/calendar",
+        ICS,
+        """The agenda as an iCalendar file to import into a calendar (times in UTC; a new
+    schedule version updates the same events).""",
+    ),
+}
+
+
+def _agenda_file_route(extension: str) -> Callable[..., Awaitable[Response]]:
+    kind = AGENDA_FILES[extension]
+
+    async def agenda_file(
+        ctx: Ctx, principal: Reader, event_id: EventId, participant_id: ParticipantId
+    ) -> Response:
+        access = await service.event_access(ctx, principal, event_id)
+        text = await kind.render(ctx, access, participant_id)
+        filename = f"event-{event_id}-agenda-{participant_id}.{extension}"
+        return _download(text, kind.media_type, filename)
+
+    agenda_file.__name__ = agenda_file.__qualname__ = f"get_agenda_{extension}"
+    agenda_file.__doc__ = kind.description
+    return agenda_file
+
+
+for _extension, _file in AGENDA_FILES.items():
+    router.get(
+        f"/{{event_id}}/participants/{{participant_id:int}}/agenda.{_extension}",
+        response_class=PlainTextResponse,
+        responses={**errors(401, 403, 404, 422), **_file.openapi},
+    )(_agenda_file_route(_extension))
 
 
 def _download(text: str, media_type: str, filename: str) -> Response:

@@ -25,6 +25,8 @@ from matching.vocabulary import Sector, StakeholderKind
 router = APIRouter(prefix="/v1/organisations", tags=["organisations"])
 
 OrgId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Organisation id.")]
+# The id routes are registered as ``{org_id:int}``: a segment that is not digits (``bulk``) never
+# reaches them, so PATCH /v1/organisations/bulk is a 405 naming POST, not a 422 about an id.
 
 
 @router.get("", response_model=OrganisationList, responses=errors(401, 422))
@@ -111,7 +113,7 @@ async def get_organisation_by_external_id(
     return org
 
 
-@router.get("/{org_id}", response_model=OrganisationRead, responses=errors(401, 404, 422))
+@router.get("/{org_id:int}", response_model=OrganisationRead, responses=errors(401, 404, 422))
 async def get_organisation(ctx: Ctx, principal: Reader, org_id: OrgId) -> dict[str, Any]:
     """One organisation."""
     org = await service.get_organisation(ctx, org_id)
@@ -120,7 +122,7 @@ async def get_organisation(ctx: Ctx, principal: Reader, org_id: OrgId) -> dict[s
 
 
 @router.patch(
-    "/{org_id}",
+    "/{org_id:int}",
     response_model=OrganisationRead,
     responses=errors(401, 403, 404, 409, 413, 415, 422),
 )
@@ -135,7 +137,7 @@ async def update_organisation(
 
 
 @router.delete(
-    "/{org_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404, 422)
+    "/{org_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404, 422)
 )
 async def delete_organisation(ctx: Ctx, principal: Staff, org_id: OrgId) -> Response:
     """Delete an organisation with its vectors and links; it disappears from every match."""

@@ -9,7 +9,6 @@ import pycountry
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -53,10 +52,12 @@ LongText = Annotated[str, _text(5000, 0), _clean]
 SearchText = Annotated[str, _text(1000, 2), _clean]
 # Free text in a query string (name search, references): same rules as body text.
 QueryText = Annotated[str, _clean]
+# A code such as a cluster or an event group, stored lower-case. The pattern is checked on the
+# string itself (then lowered), so the one in the OpenAPI schema is exactly what is accepted;
+# it admits both cases because both are. A validator in front of it would hide it from the schema.
+SLUG_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$"
 Slug = Annotated[
-    str,
-    BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v),
-    StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,79}$"),
+    str, StringConstraints(strip_whitespace=True, pattern=SLUG_PATTERN), AfterValidator(str.lower)
 ]
 CountryCode = Annotated[
     str,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,7 @@ import anyio.to_thread
 from sqlalchemy import Column, ColumnElement, Table, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.auth import Forbidden, can_read_organisation
 from app.errors import Conflict, NotFound
@@ -24,7 +26,7 @@ from app.services.context import ServiceContext
 from app.services.derived import load_organisations
 from app.services.keys import Principal, Role
 from app.services.organisations import delete_organisation_rows
-from app.services.people import as_utc, load_managed_person, person_view
+from app.services.people import load_managed_person, person_view
 from app.store import models as m
 from app.store.database import Database
 from app.store.models import Base, utcnow
@@ -51,13 +53,15 @@ def audit_entry(
     subject_kind: str | None,
     subject_id: int | None,
     tenant: str | None,
+    actor_role: str | None = None,
 ) -> AuditEntry:
-    """An audit row: ids, kinds and codes only (never a name, e-mail or query string)."""
+    """An audit row: ids, kinds and codes only (never a name, e-mail or query string).
+    ``actor_role`` names an actor without a key (the command line: ``cli``)."""
     actor_tenant = principal.tenant if principal is not None else None
     return AuditEntry(
         at=utcnow(),
         actor_key_id=principal.key_id if principal is not None else None,
-        actor_role=principal.role.value if principal is not None else None,
+        actor_role=principal.role.value if principal is not None else actor_role,
         actor_tenant=actor_tenant,
         action=action,
         method=method[:10],
@@ -69,6 +73,32 @@ def audit_entry(
     )
 
 
+def _audit_entries(
+    principal: Principal,
+    subjects: list[tuple[str, int]],
+    *,
+    action: str,
+    method: str,
+    path: str,
+    status: int,
+    tenant: str | None,
+) -> list[AuditEntry]:
+    """One entry per (kind, id) subject of an export or erasure, in order."""
+    return [
+        audit_entry(
+            principal,
+            action=action,
+            method=method,
+            path=path,
+            status=status,
+            subject_kind=kind,
+            subject_id=subject_id,
+            tenant=tenant,
+        )
+        for kind, subject_id in subjects
+    ]
+
+
 async def record(db: Database, entry: AuditEntry) -> None:
     """Append one entry in its own transaction (the middleware's writes)."""
     async with db.write_lock, db.sessions() as session, session.begin():
@@ -78,6 +108,12 @@ async def record(db: Database, entry: AuditEntry) -> None:
 async def person_tenant(db: Database, person_id: int) -> str | None:
     async with db.read() as session:
         tenant = await session.scalar(select(m.Person.tenant).where(m.Person.id == person_id))
+    return tenant
+
+
+async def key_tenant(db: Database, key_id: int) -> str | None:
+    async with db.read() as session:
+        tenant = await session.scalar(select(m.ApiKey.tenant).where(m.ApiKey.id == key_id))
     return tenant
 
 
@@ -120,9 +156,7 @@ async def list_audit(
 
 
 def _audit_dict(row: AuditEntry) -> dict[str, Any]:
-    entry = {c.name: getattr(row, c.name) for c in AuditEntry.__table__.columns}
-    entry["at"] = as_utc(row.at)
-    return entry
+    return {c.name: getattr(row, c.name) for c in AuditEntry.__table__.columns}
 
 
 # -- erasure ---------------------------------------------------------------------------------
@@ -141,14 +175,13 @@ async def erase_person(
         async with _blocked_is_conflict("person", person_id):
             await session.delete(row)
             await session.flush()
-        entry = audit_entry(
+        (entry,) = _audit_entries(
             principal,
+            [("person", person_id)],
             action="erasure",
             method="DELETE",
             path=path,
             status=204,
-            subject_kind="person",
-            subject_id=person_id,
             tenant=tenant,
         )
         session.add(entry)
@@ -199,30 +232,17 @@ async def erase_organisation(
                     None if erase_from_runs is None else await erase_from_runs(session, org_id)
                 )
                 orphaned = await delete_organisation_rows(session, org)
-            entry = audit_entry(
+            # One entry per erased subject; the organisation's is the receipt's.
+            entry, *_ = entries = _audit_entries(
                 principal,
+                [("organisation", org_id)] + [("person", i) for i in person_ids],
                 action="erasure",
                 method="POST",
                 path=path,
                 status=200,
-                subject_kind="organisation",
-                subject_id=org_id,
                 tenant=tenant,
             )
-            session.add(entry)
-            for person_id in person_ids:
-                session.add(
-                    audit_entry(
-                        principal,
-                        action="erasure",
-                        method="POST",
-                        path=path,
-                        status=200,
-                        subject_kind="person",
-                        subject_id=person_id,
-                        tenant=tenant,
-                    )
-                )
+            session.add_all(entries)
             await session.flush()
             receipt = _receipt(
                 entry,
@@ -346,11 +366,56 @@ def _owning_staff(principal: Principal, tenant: str | None) -> bool:
 
 
 # -- export ----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class _SubjectKind:
+    """What an export covers for one kind of subject: the table its ids are in, the contact
+    grant column that names it, and the tables whose rows the export shows in sections of
+    its own (every other row referring to it lands in ``other_records``)."""
+
+    table: str
+    grant_column: InstrumentedAttribute[int]
+    shown: frozenset[str]
+
+
+_EXPORT_KINDS = {
+    "organisation": _SubjectKind(
+        "organisations",
+        m.ContactGrant.organisation_id,
+        frozenset(
+            {
+                "organisation_sectors",
+                "organisation_clusters",
+                "external_ids",
+                "collaboration_participants",
+                "embeddings",
+                "api_keys",
+                "persons",
+                "contact_grants",
+            }
+        ),
+    ),
+    "person": _SubjectKind("persons", m.ContactGrant.person_id, frozenset({"contact_grants"})),
+}
+
+
+@dataclass(slots=True)
+class _Found:
+    """The subject an export found (after its access checks), with the people it covers too
+    and the sections only its kind has."""
+
+    kind: str
+    subject_id: int
+    tenant: str | None
+    person_ids: list[int]
+    sections: dict[str, Any]
+
+
 async def export_person(
     ctx: ServiceContext, principal: Principal, person_id: int, *, path: str
 ) -> dict[str, Any]:
     """Everything held about a person, read in the transaction that appends its audit entry."""
-    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+
+    async def find(session: AsyncSession) -> _Found:
         row = await load_managed_person(session, principal, person_id)
         employer = None
         if row.organisation_id is not None:
@@ -358,107 +423,105 @@ async def export_person(
                 select(m.Organisation.name).where(m.Organisation.id == row.organisation_id)
             )
             employer = {"id": row.organisation_id, "name": name}
-        grants = await _grants(session, m.ContactGrant.person_id == person_id)
-        audit = await _audit_about(session, [("person", person_id)])
-        others = await _referring_rows(session, "persons", [person_id], {"contact_grants"})
-        session.add(
-            audit_entry(
-                principal,
-                action="export",
-                method="GET",
-                path=path,
-                status=200,
-                subject_kind="person",
-                subject_id=person_id,
-                tenant=row.tenant,
-            )
-        )
-        return {
-            "kind": "person",
-            "exported_at": utcnow(),
+        sections = {
             "person": person_view(principal, row, granted=False),
             "organisation": employer,
-            "contact_grants": grants,
-            "audit": audit,
-            "other_records": others,
         }
+        return _Found("person", person_id, row.tenant, [], sections)
 
-
-# Tables whose rows the organisation export already shows in its own sections.
-_ORG_SECTIONS = {
-    "organisation_sectors",
-    "organisation_clusters",
-    "external_ids",
-    "collaboration_participants",
-    "embeddings",
-    "api_keys",
-    "persons",
-    "contact_grants",
-}
+    return await _export(ctx, principal, find, path=path)
 
 
 async def export_organisation(
     ctx: ServiceContext, principal: Principal, org_id: int, *, path: str
 ) -> dict[str, Any]:
     """Everything held about an organisation and its people, with an audit entry."""
-    async with ctx.db.write_lock:
-        # Inside the writer lock nothing changes between this read and the transaction below.
+
+    async def find(session: AsyncSession) -> _Found:
+        # Inside the writer lock nothing changes between this read and the transaction's.
         records = await load_organisations(ctx.db, [org_id])
-        async with ctx.db.sessions() as session, session.begin():
-            org_row = await session.get(m.Organisation, org_id)
-            if org_row is None or not _may_read_organisation(principal, org_row):
-                raise NotFound(f"organisation {org_id} does not exist")
-            if not (principal.is_admin or _owning_staff(principal, org_row.tenant)):
-                raise Forbidden(
-                    f"only admin and the staff of its cluster may export organisation {org_id}"
-                )
-            persons = (
-                await session.scalars(
-                    select(m.Person).where(m.Person.organisation_id == org_id).order_by(m.Person.id)
-                )
-            ).all()
-            person_ids = [p.id for p in persons]
-            subjects = [("organisation", org_id)] + [("person", pid) for pid in person_ids]
-            document = {
-                "kind": "organisation",
-                "exported_at": utcnow(),
-                "organisation": records[0],
-                "collaborations": await _collaborations_of(session, org_id),
-                "embeddings": await _embedding_meta(session, org_id),
-                # Own organisation: contacts of its own people are shown (see people rules).
-                "persons": [person_view(principal, p, granted=False) for p in persons],
-                "contact_grants": await _grants(
-                    session,
-                    or_(
-                        m.ContactGrant.organisation_id == org_id,
-                        m.ContactGrant.person_id.in_(person_ids),
-                    ),
-                ),
-                "api_keys": await _api_keys_of(session, org_id),
-                "audit": await _audit_about(session, subjects),
-                "other_records": await _referring_rows(
-                    session, "organisations", [org_id], _ORG_SECTIONS
-                )
-                | {
-                    f"persons:{name}": rows
-                    for name, rows in (
-                        await _referring_rows(session, "persons", person_ids, {"contact_grants"})
-                    ).items()
-                },
-            }
-            session.add(
-                audit_entry(
-                    principal,
-                    action="export",
-                    method="GET",
-                    path=path,
-                    status=200,
-                    subject_kind="organisation",
-                    subject_id=org_id,
-                    tenant=org_row.tenant,
-                )
+        org_row = await session.get(m.Organisation, org_id)
+        if org_row is None or not _may_read_organisation(principal, org_row):
+            raise NotFound(f"organisation {org_id} does not exist")
+        if not (principal.is_admin or _owning_staff(principal, org_row.tenant)):
+            raise Forbidden(
+                f"only admin and the staff of its cluster may export organisation {org_id}"
             )
+        persons = (
+            await session.scalars(
+                select(m.Person).where(m.Person.organisation_id == org_id).order_by(m.Person.id)
+            )
+        ).all()
+        sections = {
+            "organisation": records[0],
+            "collaborations": await _collaborations_of(session, org_id),
+            "embeddings": await _embedding_meta(session, org_id),
+            # Own organisation: contacts of its own people are shown (see people rules).
+            "persons": [person_view(principal, p, granted=False) for p in persons],
+            "api_keys": await _api_keys_of(session, org_id),
+        }
+        return _Found("organisation", org_id, org_row.tenant, [p.id for p in persons], sections)
+
+    return await _export(ctx, principal, find, path=path)
+
+
+async def _export(
+    ctx: ServiceContext,
+    principal: Principal,
+    find: Callable[[AsyncSession], Awaitable[_Found]],
+    *,
+    path: str,
+) -> dict[str, Any]:
+    """One export, whatever its subject: under the writer lock and in one transaction, find the
+    subject (``find`` checks access and reads what only its kind has), add the sections every
+    export has about the subject and the people it covers (contact grants, audit entries,
+    rows of other tables), and append the export's own audit entry."""
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        found = await find(session)
+        subjects = [(found.kind, found.subject_id)] + [("person", i) for i in found.person_ids]
+        document = {
+            "kind": found.kind,
+            "exported_at": utcnow(),
+            **found.sections,
+            **await _shared_sections(session, subjects),
+        }
+        session.add_all(
+            _audit_entries(
+                principal,
+                subjects[:1],
+                action="export",
+                method="GET",
+                path=path,
+                status=200,
+                tenant=found.tenant,
+            )
+        )
     return document
+
+
+async def _shared_sections(
+    session: AsyncSession, subjects: list[tuple[str, int]]
+) -> dict[str, Any]:
+    """Contact grants on the subjects, audit entries about them, and other tables' rows that
+    refer to them (keyed by table; ``persons:TABLE`` for the people an export covers besides
+    its subject)."""
+    ids_by_kind: dict[str, list[int]] = {}
+    for kind, subject_id in subjects:
+        ids_by_kind.setdefault(kind, []).append(subject_id)
+    grants_on = or_(
+        *(_EXPORT_KINDS[kind].grant_column.in_(ids) for kind, ids in ids_by_kind.items())
+    )
+    other_records: dict[str, list[dict[str, Any]]] = {}
+    for kind, ids in ids_by_kind.items():
+        covers = _EXPORT_KINDS[kind]
+        prefix = "" if kind == subjects[0][0] else f"{covers.table}:"
+        rows = await _referring_rows(session, covers.table, ids, covers.shown)
+        other_records.update({prefix + table: found for table, found in rows.items()})
+    return {
+        "contact_grants": await _grants(session, grants_on),
+        "audit": await _audit_about(session, ids_by_kind),
+        "other_records": other_records,
+    }
 
 
 async def _collaborations_of(session: AsyncSession, org_id: int) -> list[dict[str, Any]]:
@@ -528,7 +591,7 @@ async def _grants(session: AsyncSession, condition: ColumnElement[bool]) -> list
             "person_id": g.person_id,
             "organisation_id": g.organisation_id,
             "reason": g.reason,
-            "created_at": as_utc(g.created_at),
+            "created_at": g.created_at,
         }
         for g in rows
     ]
@@ -546,25 +609,22 @@ async def _api_keys_of(session: AsyncSession, org_id: int) -> list[dict[str, Any
             "prefix": k.prefix,
             "role": k.role,
             "label": k.label,
-            "created_at": as_utc(k.created_at),
-            "expires_at": as_utc(k.expires_at),
-            "revoked_at": as_utc(k.revoked_at),
+            "created_at": k.created_at,
+            "expires_at": k.expires_at,
+            "revoked_at": k.revoked_at,
         }
         for k in rows
     ]
 
 
 async def _audit_about(
-    session: AsyncSession, subjects: list[tuple[str, int]]
+    session: AsyncSession, ids_by_kind: dict[str, list[int]]
 ) -> list[dict[str, Any]]:
     entry = AuditEntry
-    by_kind: dict[str, list[int]] = {}
-    for kind, subject_id in subjects:
-        by_kind.setdefault(kind, []).append(subject_id)
     condition = or_(
         *(
             and_(entry.subject_kind == kind, entry.subject_id.in_(ids))
-            for kind, ids in by_kind.items()
+            for kind, ids in ids_by_kind.items()
         )
     )
     rows = (
@@ -596,7 +656,7 @@ def _import_all_models() -> None:
 
 
 async def _referring_rows(
-    session: AsyncSession, target_table: str, ids: list[int], skip: set[str]
+    session: AsyncSession, target_table: str, ids: list[int], skip: Collection[str]
 ) -> dict[str, list[dict[str, Any]]]:
     if not ids:
         return {}

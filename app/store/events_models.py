@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Date,
-    DateTime,
     Float,
     ForeignKey,
     Integer,
@@ -20,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.store.models import Base, utcnow
+from app.store.types import UTCDateTime
 
 
 class Event(Base):
@@ -42,10 +42,10 @@ class Event(Base):
     # Bumped on every change of placements, so a repair computed meanwhile is not written.
     schedule_version: Mapped[int] = mapped_column(Integer, default=0)
     schedule_stats: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    schedule_generated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    schedule_published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    schedule_generated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    schedule_published_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class EventSession(Base):
@@ -96,7 +96,7 @@ class EventParticipant(Base):
     must_meet: Mapped[list[int]] = mapped_column(JSON, default=list)
     do_not_meet: Mapped[list[int]] = mapped_column(JSON, default=list)
     max_meetings: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     __table_args__ = (
         UniqueConstraint(
@@ -136,8 +136,8 @@ class EventRequest(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending")
     response_message: Mapped[str | None] = mapped_column(Text)
     cancelled_by: Mapped[str | None] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    responded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EventMeeting(Base):
@@ -168,8 +168,8 @@ class EventMeeting(Base):
     )
     slot_index: Mapped[int | None] = mapped_column(Integer)
     place_id: Mapped[int | None] = mapped_column(ForeignKey("event_places.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class EventFeedback(Base):
@@ -188,4 +188,4 @@ class EventFeedback(Base):
     collaboration_id: Mapped[int | None] = mapped_column(
         ForeignKey("collaborations.id", ondelete="SET NULL")
     )
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

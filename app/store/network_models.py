@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Integer, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.store.models import Base, utcnow
+from app.store.types import UTCDateTime
 
 
 class NetworkInsightRun(Base):
@@ -20,5 +21,5 @@ class NetworkInsightRun(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     # Visible tenants plus filters, e.g. "tenants=biocat;country=ES": runs compare like with like.
     scope: Mapped[str] = mapped_column(String(300), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     headline: Mapped[dict[str, Any]] = mapped_column(JSON)

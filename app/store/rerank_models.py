@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    DateTime,
     Float,
     ForeignKey,
     Index,
@@ -20,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.store.models import Base, utcnow
+from app.store.types import UTCDateTime
 
 
 class RerankRun(Base):
@@ -54,9 +54,9 @@ class RerankRun(Base):
     copied_subjects: Mapped[int] = mapped_column(Integer, default=0)
     requested_by: Mapped[str | None] = mapped_column(String(120))
     error: Mapped[str | None] = mapped_column(Text)
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class RerankChunk(Base):
@@ -69,7 +69,7 @@ class RerankChunk(Base):
     )
     chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
     subjects: Mapped[int] = mapped_column(Integer)
-    committed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    committed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class RerankSubject(Base):
@@ -89,7 +89,7 @@ class RerankSubject(Base):
     # Lowest score in the pool the list was diversified from (None: every candidate was).
     cutoff: Mapped[float | None] = mapped_column(Float)
     items: Mapped[int] = mapped_column(Integer)
-    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class RerankMatch(Base):
@@ -121,4 +121,4 @@ class RerankState(Base):
     published_run_id: Mapped[int | None] = mapped_column(Integer)
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_run_id: Mapped[int | None] = mapped_column(Integer)
-    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
