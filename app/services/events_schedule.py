@@ -8,7 +8,7 @@ import logging
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -124,7 +124,7 @@ def _inputs(bundle: EventBundle) -> Inputs:
     active.sort(
         key=lambda mt: (
             mt.kind != "must_meet",
-            _utc(accepted_at.get(mt.request_id or 0, mt.created_at)),
+            accepted_at.get(mt.request_id or 0, mt.created_at),
             mt.id,
         )
     )
@@ -148,10 +148,6 @@ def _inputs(bundle: EventBundle) -> Inputs:
         },
         cross_preference=float(rules.get("cross_preference", 0.25)),
     )
-
-
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,7 @@ async def verify_api_key(db: Database, key: str) -> Principal | None:
     now = datetime.now(UTC)
     if row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _aware(row.expires_at) <= now:
+    if row.expires_at is not None and row.expires_at <= now:
         return None
     return Principal(
         key_id=row.id, role=Role(row.role), tenant=row.tenant, organisation_id=row.organisation_id
@@ -155,8 +155,3 @@ async def count_api_keys(db: Database) -> int:
 async def list_api_keys(db: Database) -> list[m.ApiKey]:
     async with db.read() as session:
         return list((await session.scalars(select(m.ApiKey).order_by(m.ApiKey.id))).all())
-
-
-def _aware(value: datetime) -> datetime:
-    # SQLite returns naive datetimes; everything is stored in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)

@@ -4,7 +4,6 @@ and the rules for who sees a person and their contact details."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
@@ -129,17 +128,10 @@ def person_view(principal: Principal, person: m.Person, *, granted: bool) -> dic
         "consent_state": person.consent_state,
         "legal_basis": person.legal_basis,
         "source": person.source,
-        "consent_updated_at": as_utc(person.consent_updated_at),
-        "created_at": as_utc(person.created_at),
-        "updated_at": as_utc(person.updated_at),
+        "consent_updated_at": person.consent_updated_at,
+        "created_at": person.created_at,
+        "updated_at": person.updated_at,
     }
-
-
-def as_utc(value: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; everything is stored in UTC, so say so."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
 
 
 # -- use cases ------------------------------------------------------------------------------

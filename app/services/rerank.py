@@ -153,9 +153,9 @@ def _run_view(row: RerankRun, current: int | None) -> dict[str, Any]:
         "parameters": {k: v for k, v in (row.parameters or {}).items() if k != "components"},
         "model_versions": row.model_versions or {},
         "snapshot_marker": row.snapshot_marker,
-        "started_at": _aware(row.started_at),
-        "updated_at": _aware(row.updated_at),
-        "finished_at": _aware(row.finished_at) if row.finished_at else None,
+        "started_at": row.started_at,
+        "updated_at": row.updated_at,
+        "finished_at": row.finished_at if row.finished_at else None,
         "requested_by": row.requested_by,
         "error": row.error,
         "progress": {
@@ -214,7 +214,7 @@ async def _state_row(session: AsyncSession) -> RerankState:
 def _lease_is_held(state: RerankState, owner: str | None, now: datetime) -> bool:
     if state.lease_owner is None or state.lease_owner == owner:
         return False
-    if state.lease_expires_at is not None and _aware(state.lease_expires_at) <= now:
+    if state.lease_expires_at is not None and state.lease_expires_at <= now:
         return False
     return not _holder_is_gone(state.lease_owner)
 
@@ -1165,7 +1165,7 @@ async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> Ser
     matches = await anyio.to_thread.run_sync(check_and_build)
     if matches is None:
         return None
-    return ServedList(run_id=run_id, computed_at=_aware(subject.computed_at), matches=matches)
+    return ServedList(run_id=run_id, computed_at=subject.computed_at, matches=matches)
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -1286,10 +1286,6 @@ async def erase_from_runs(session: AsyncSession, organisation_id: int) -> int:
 
 def _rowcount(result: Any) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 __all__ = [
