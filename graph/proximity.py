@@ -79,6 +79,7 @@ class GraphSnapshot:
         "_inv_sqrt_strength",
         "_inv_strength",
         "_memo",
+        "_row_by_id",
         "_weights",
         "degree",
         "node_ids",
@@ -98,10 +99,16 @@ class GraphSnapshot:
             raise ValueError("adjacency must be square with one row per node id")
         if np.any(np.diff(node_ids) <= 0):
             raise ValueError("node_ids must be strictly ascending")
+        if n and not 0 <= node_ids[0] <= node_ids[-1] < 2**31:
+            raise ValueError("node_ids must be store keys in [0, 2**31)")
         adjacency.sum_duplicates()  # canonical: sorted column indices, no duplicates
         self._adjacency = adjacency
         self._memo: tuple[int, FloatArray] | None = None
         self._by_degree: IntArray | None = None
+        # Organisation ids are the store's dense integer keys: one array index finds a row.
+        self._row_by_id = np.full(int(node_ids[-1]) + 1 if n else 0, -1, dtype=np.int32)
+        self._row_by_id[np.asarray(node_ids, dtype=np.int64)] = np.arange(n, dtype=np.int32)
+        self._row_by_id.flags.writeable = False
         self._indptr: IndexArray = _frozen(adjacency.indptr)
         self._indices: IndexArray = _frozen(adjacency.indices)
         self._weights: FloatArray = _frozen(adjacency.data.astype(np.float64, copy=False))
@@ -185,10 +192,16 @@ class GraphSnapshot:
 
     def index_of(self, org_ids: npt.ArrayLike) -> IntArray:
         """Row of each organisation id in this snapshot, -1 for ids it does not know."""
-        return _positions(self.node_ids, np.asarray(org_ids, dtype=np.int64))
+        ids = np.asarray(org_ids, dtype=np.int64)
+        row_by_id = self._row_by_id
+        known = (ids >= 0) & (ids < len(row_by_id))
+        if not len(row_by_id):
+            return np.full(ids.shape, -1, dtype=np.int64)
+        return np.where(known, row_by_id[np.where(known, ids, 0)], -1).astype(np.int64)
 
     def _row(self, org_id: int) -> int:
-        return int(self.index_of(np.int64(org_id)))
+        row_by_id = self._row_by_id
+        return int(row_by_id[org_id]) if 0 <= org_id < len(row_by_id) else -1
 
     def _neighbourhood(self, row: int) -> tuple[npt.NDArray[np.intp], FloatArray]:
         start, end = self._indptr[row], self._indptr[row + 1]
