@@ -1,5 +1,5 @@
-"""Opening the service's parts in order (store, schema, model, derived state), shared by the
-HTTP lifespan and the command line."""
+"""Opening the service's parts (store, schema, model, derived state), shared by the HTTP lifespan
+and the command line; the model loads alongside the store."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio.to_thread
-
 from app.services.context import ServiceContext
 from app.services.derived import DerivedState
 from app.settings import Settings
 from app.store.database import Database
 from app.store.schema import upgrade_schema
-from embeddings import BatchingEncoder, Encoder, load_encoder
+from embeddings import BatchingEncoder, Encoder
+from embeddings.encoder import LoadingEncoder
 from matching.scoring import LinearScorer
 
 log = logging.getLogger("multihelix")
@@ -29,19 +28,25 @@ async def open_service(
 ) -> AsyncIterator[ServiceContext]:
     """A ready :class:`ServiceContext`: schema migrated, model loaded, state rebuilt."""
     started = time.perf_counter()
+    # The model (importing torch, reading the weights) loads in a thread while the schema is
+    # checked and the store read: its name and dim are all the reading needs.
+    model: Encoder = encoder if encoder is not None else LoadingEncoder(settings.encoder)
+    loading = model if isinstance(model, LoadingEncoder) else None
     db = Database(settings.database_url)
     try:
+        t0 = time.perf_counter()
         await upgrade_schema(db)
-        model: Encoder = (
-            encoder
-            if encoder is not None
-            else await anyio.to_thread.run_sync(load_encoder, settings.encoder)
-        )
+        timings = {"schema": time.perf_counter() - t0}
         derived = DerivedState(
             model, LinearScorer.load(settings.ranker_model), settings.reference_year
         )
         index_dir = settings.data_dir / "indexes"
-        timings = await derived.load(db, index_dir)
+        timings.update(await derived.load(db, index_dir, defer_training=True))
+        if loading is not None:
+            t0 = time.perf_counter()
+            model = derived.encoder = await loading.loaded()
+            timings["model_wait"] = time.perf_counter() - t0
+            log.info("model loaded in %.1f s, alongside the store", loading.load_s or 0.0)
         log.info(
             "state rebuilt from the store in %.1f s: %d organisations, %d links (%s)",
             time.perf_counter() - started,
@@ -49,17 +54,38 @@ async def open_service(
             derived.state.graph.number_of_links,
             ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
         )
-        # Written in the background so that start-up does not wait for the disk; again at a
-        # clean shutdown, so the next start can skip the build (IVF training at 100k).
-        saving = asyncio.create_task(_save_indexes(derived, db, index_dir))
+        # IVF layouts that had to be rebuilt are trained while requests are served (exact
+        # scans answer meanwhile); the indexes are then written in the background, and again
+        # at a clean shutdown, so the next start can skip both.
+        training = (
+            asyncio.create_task(derived.train_deferred(db)) if derived.deferred_spaces else None
+        )
+        saving = asyncio.create_task(_save_after(training, derived, db, index_dir))
         try:
             async with BatchingEncoder(model, max_batch=settings.embed_batch_size) as batching:
                 yield ServiceContext(settings=settings, db=db, derived=derived, encoder=batching)
         finally:
+            if training is not None:
+                training.cancel()  # a stop does not wait for k-means; the next start trains
             await saving
             await _save_indexes(derived, db, index_dir)
     finally:
         await db.dispose()
+
+
+async def _save_after(
+    training: asyncio.Task[None] | None, derived: DerivedState, db: Database, index_dir: Path
+) -> None:
+    """Save the vector indexes once the deferred IVF training is over."""
+    if training is not None:
+        try:
+            await training
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.warning("IVF training failed: exact scans keep serving", exc_info=True)
+            return
+    await _save_indexes(derived, db, index_dir)
 
 
 async def _save_indexes(derived: DerivedState, db: Database, index_dir: Path) -> None:

@@ -1,12 +1,16 @@
-"""Text encoders: the real all-MiniLM-L6-v2 model, a toy hashing encoder for tests, a loader."""
+"""Text encoders: the real all-MiniLM-L6-v2 model, a toy hashing encoder for tests, loaders."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import os
 import re
+import threading
+import time
 from collections.abc import Sequence
+from concurrent.futures import Future
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
@@ -153,6 +157,73 @@ def _hashed_bucket(feature: str, dim: int) -> tuple[int, float]:
     # blake2b rather than hash(): Python salts str hashes per process.
     value = int.from_bytes(hashlib.blake2b(feature.encode(), digest_size=8).digest(), "little")
     return value % dim, 1.0 if value >> 63 else -1.0
+
+
+def encoder_identity(name: str) -> tuple[str, int]:
+    """The model name and dim of ``load_encoder(name)``, known without loading the model.
+
+    >>> encoder_identity("minilm"), encoder_identity("hashing-32")
+    (('sentence-transformers/all-MiniLM-L6-v2', 384), ('hashing-32', 32))
+    """
+    key = name.strip().lower()
+    if key in _MINILM_ALIASES:
+        return MINILM_NAME, MINILM_DIM
+    if key == "hashing":
+        return "hashing-64", 64
+    if key.startswith("hashing-") and key.removeprefix("hashing-").isdigit():
+        dim = int(key.removeprefix("hashing-"))
+        return f"hashing-{dim}", dim
+    raise ValueError(
+        f"unknown encoder {name!r}: use 'minilm', {MINILM_NAME!r} or 'hashing[-<dim>]'"
+    )
+
+
+class LoadingEncoder:
+    """An encoder whose model loads in a background thread from the moment it is created.
+
+    ``name`` and ``dim`` are known at once, so start-up can read the store while the model
+    loads (importing torch and reading the weights take seconds); ``encode`` and ``loaded``
+    wait for the load and raise what it raised. The thread is a daemon: a process that stops
+    during the load does not wait for it.
+
+    >>> encoder = LoadingEncoder("hashing-16")
+    >>> encoder.name, encoder.dim, encoder.encode(["a text"]).shape
+    ('hashing-16', 16, (1, 16))
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name, self.dim = encoder_identity(name)
+        self.load_s: float | None = None  # seconds the load took, once it has finished
+        self._loaded: Future[Encoder] = Future()
+        self._loaded.set_running_or_notify_cancel()  # a waiter's cancel cannot cancel the load
+        threading.Thread(target=self._load, args=(name,), name="encoder-load", daemon=True).start()
+
+    def _load(self, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            encoder = load_encoder(name)
+            if (encoder.name, encoder.dim) != (self.name, self.dim):
+                raise RuntimeError(
+                    f"encoder {name!r} loaded as {encoder.name} (dim {encoder.dim}), "
+                    f"expected {self.name} (dim {self.dim})"
+                )
+        except BaseException as error:
+            self._loaded.set_exception(error)
+        else:
+            self._loaded.set_result(encoder)
+        finally:
+            self.load_s = time.perf_counter() - started
+
+    def wait(self, timeout_s: float | None = None) -> Encoder:
+        """The loaded encoder, blocking until it is there."""
+        return self._loaded.result(timeout_s)
+
+    async def loaded(self) -> Encoder:
+        """The loaded encoder, without blocking the event loop."""
+        return await asyncio.wrap_future(self._loaded)
+
+    def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        return self.wait().encode(texts)
 
 
 def load_encoder(name: str) -> Encoder:

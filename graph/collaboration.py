@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -195,6 +195,88 @@ class CollaborationGraph:
         for collaboration in collaborations:
             graph._put(collaboration)
         graph._version += 1
+        return graph
+
+    @classmethod
+    def from_arrays(
+        cls,
+        organisation_ids: npt.ArrayLike,
+        collaboration_ids: npt.ArrayLike,
+        kinds: Sequence[str],
+        years: npt.ArrayLike,
+        weights: npt.ArrayLike,
+        sizes: npt.ArrayLike,
+        members: npt.ArrayLike,
+        *,
+        reference_year: int | None = None,
+        recency_half_life_years: float = 4.0,
+    ) -> CollaborationGraph:
+        """Load a whole graph from columns, one entry per collaboration; CSR snapshot included.
+
+        Collaboration ``i`` has id ``collaboration_ids[i]`` (unique), ``kinds[i]``,
+        ``years[i]`` (NaN when unknown), ``weights[i]`` and the ``sizes[i]`` participants that
+        follow those of collaboration ``i - 1`` in ``members``. The rules of
+        :class:`Collaboration` are checked on the arrays, and the snapshot is projected
+        straight from them: the same graph as ``from_collaborations``, without a validated
+        object per collaboration on the way.
+
+        >>> g = CollaborationGraph.from_arrays(
+        ...     [10, 20, 30, 40, 50], [1, 2], ["project", "publication"], [2024, float("nan")],
+        ...     [1.0, 1.0], [3, 2], [10, 20, 30, 20, 40])
+        >>> g.number_of_organisations, g.collaboration(2).year, sorted(g.neighbours(20))
+        (5, None, [10, 30, 40])
+        >>> g.snapshot().proximity(10, [40, 50]).hop_distance.tolist()
+        [2.0, 4.0]
+        """
+        ids = np.asarray(collaboration_ids, dtype=np.int64).reshape(-1)
+        year_values = np.asarray(years, dtype=np.float64).reshape(-1)
+        weight_values = np.asarray(weights, dtype=np.float64).reshape(-1)
+        size_values = np.asarray(sizes, dtype=np.int64).reshape(-1)
+        member_ids = np.asarray(members, dtype=np.int64).reshape(-1)
+        _check_collaboration_arrays(ids, kinds, year_values, weight_values, size_values, member_ids)
+
+        graph = cls(reference_year=reference_year, recency_half_life_years=recency_half_life_years)
+        org_ids = np.union1d(np.asarray(organisation_ids, dtype=np.int64), member_ids)
+        graph._memberships = {org_id: set() for org_id in org_ids.tolist()}
+        ends = np.cumsum(size_values).tolist()
+        member_list = member_ids.tolist()
+        year_list = [None if math.isnan(y) else int(y) for y in year_values.tolist()]
+        memberships = graph._memberships
+        start = 0
+        for collab_id, kind, year, weight, end in zip(
+            ids.tolist(), kinds, year_list, weight_values.tolist(), ends, strict=True
+        ):
+            participants = tuple(member_list[start:end])
+            start = end
+            # Checked above for all collaborations at once; the object is built unchecked.
+            collaboration = object.__new__(Collaboration)
+            for attribute, value in (
+                ("id", collab_id),
+                ("organisation_ids", participants),
+                ("kind", kind),
+                ("year", year),
+                ("weight", weight),
+            ):
+                object.__setattr__(collaboration, attribute, value)
+            graph._collaborations[collab_id] = collaboration
+            graph._participants[collab_id] = participants
+            for org_id in participants:
+                memberships[org_id].add(collab_id)
+        graph._year_counts = Counter(y for y in year_list if y is not None)
+        graph._version += 1
+
+        positions = np.searchsorted(org_ids, member_ids).astype(np.int64)
+        contributions = pair_contributions(
+            weight_values,
+            year_values,
+            size_values,
+            reference_year=graph.reference_year,
+            half_life_years=graph._half_life_years,
+        )
+        pairs = _project_pairs(org_ids, size_values, contributions, positions)
+        graph._snapshot = GraphSnapshot.from_unique_pairs(
+            pairs.node_ids, pairs.lo, pairs.hi, pairs.weight, version=graph._version
+        )
         return graph
 
     # -- reading ---------------------------------------------------------------------------
@@ -437,6 +519,41 @@ class CollaborationGraph:
             )
         )
         return graph
+
+
+def _check_collaboration_arrays(
+    ids: IntArray,
+    kinds: Sequence[str],
+    years: FloatArray,
+    weights: FloatArray,
+    sizes: IntArray,
+    members: IntArray,
+) -> None:
+    """The rules of :class:`Collaboration`, for many collaborations at once (``ValueError``)."""
+    n = len(ids)
+    if not (len(kinds) == len(years) == len(weights) == len(sizes) == n):
+        raise ValueError("one kind, year, weight and size per collaboration id is needed")
+    if int(sizes.sum()) != len(members):
+        raise ValueError("the sizes must add up to the number of members")
+    if len(np.unique(ids)) != n:
+        raise ValueError("collaboration ids must be unique")
+    if n and int(sizes.min()) < 2:
+        bad = int(ids[np.argmax(sizes < 2)])
+        raise ValueError(f"collaboration {bad} needs at least 2 organisations")
+    owner = np.repeat(np.arange(n, dtype=np.int64), sizes)
+    order = np.lexsort((members, owner))
+    repeated = (owner[order][1:] == owner[order][:-1]) & (members[order][1:] == members[order][:-1])
+    if repeated.any():
+        bad = int(ids[owner[order][1:][repeated][0]])
+        raise ValueError(f"collaboration {bad} lists an organisation twice")
+    unknown = set(kinds) - COLLABORATION_KINDS
+    if unknown:
+        raise ValueError(f"unknown collaboration kinds {sorted(unknown)!r}")
+    if not (np.all(np.isfinite(weights)) and np.all(weights > 0)):
+        raise ValueError("every collaboration needs a finite weight > 0")
+    known_years = years[~np.isnan(years)]
+    if not np.all(np.isfinite(known_years) & (known_years == np.round(known_years))):
+        raise ValueError("years must be whole numbers (NaN when unknown)")
 
 
 def _project_pairs(

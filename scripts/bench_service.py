@@ -4,6 +4,9 @@ match latency on bulk-loaded stores of 10k and 100k synthetic organisations.
 Run: ``.venv/bin/python -m scripts.bench_service [--sizes 10000,100000] [--ingest 2000]
 [--http-seconds 15] [--skip-ingest] [--skip-http] [--workdir DIR]`` (about 15 minutes on 2 cores
 with the defaults; a store built once in ``--workdir`` is reused by later runs).
+Start-up only: ``--startup-only [--reuse-indexes]``: per size a first start with no saved index
+files (the IVF layouts then train in the background and are saved), a second start on the files
+it saved, and ``multihelix serve`` until /health answers (docs/operations.md, "Start-up").
 
 Every figure comes from the same run:
 
@@ -800,8 +803,15 @@ def _collaboration_rows(
 # -- 3 + 4. start-up and in-process matching (in a child process) ------------------------------
 
 
-def bench_startup_and_ranking(db_path: Path, workdir: Path, n: int) -> dict[str, Any]:
-    """Run the child measurement in a fresh interpreter; its figures come back as JSON."""
+def bench_startup_and_ranking(
+    db_path: Path, workdir: Path, n: int, *, data_dir: Path | None = None, rank: bool = True
+) -> dict[str, Any]:
+    """Run the child measurement in a fresh interpreter; its figures come back as JSON.
+
+    ``data_dir`` is the service's folder for derived files (saved vector indexes): a start with
+    an empty one builds the indexes, a start after it reuses the files the first one saved.
+    """
+    data_dir = data_dir or workdir / f"data-{n}"
     log_path = workdir / f"startup-{n}.log"
     command_line = [
         sys.executable,
@@ -811,10 +821,13 @@ def bench_startup_and_ranking(db_path: Path, workdir: Path, n: int) -> dict[str,
         str(db_path),
         "--workdir",
         str(workdir),
+        "--data-dir",
+        str(data_dir),
         "--spawned-at",
         repr(time.time()),
+        *([] if rank else ["--no-rank"]),
     ]
-    with log_path.open("w") as log:
+    with log_path.open("a") as log:
         done = subprocess.run(
             command_line,
             cwd=REPO,
@@ -831,22 +844,86 @@ def bench_startup_and_ranking(db_path: Path, workdir: Path, n: int) -> dict[str,
     return result
 
 
+def bench_startups(
+    db_path: Path, workdir: Path, n: int, *, http: bool, rank: bool, reuse_indexes: bool = False
+) -> dict[str, Any]:
+    """First start (no saved index files), second start (the files the first one saved), and
+    with ``http`` the time until ``multihelix serve`` answers /health on the same files.
+    ``reuse_indexes`` skips the first start when an earlier run left the files."""
+    data_dir = workdir / f"data-{n}"
+    out: dict[str, Any] = {}
+    if not (reuse_indexes and (data_dir / "indexes").is_dir()):
+        shutil.rmtree(data_dir, ignore_errors=True)
+        (workdir / f"startup-{n}.log").unlink(missing_ok=True)
+        out["first_start"] = attempt(
+            f"N={n:,}: first start (no saved indexes)",
+            partial(bench_startup_and_ranking, db_path, workdir, n, data_dir=data_dir, rank=False),
+        )
+    out["second_start"] = attempt(
+        f"N={n:,}: second start (saved indexes)",
+        partial(bench_startup_and_ranking, db_path, workdir, n, data_dir=data_dir, rank=rank),
+    )
+    if http:
+        out["serve_start"] = attempt(
+            f"N={n:,}: multihelix serve until /health answers",
+            partial(bench_serve_startup, db_path, workdir, n, data_dir),
+        )
+    return out
+
+
+def bench_serve_startup(db_path: Path, workdir: Path, n: int, data_dir: Path) -> dict[str, Any]:
+    """Seconds from spawning ``multihelix serve`` until /health answers 200, and its memory."""
+    port = free_port()
+    env = {
+        **os.environ,
+        **OFFLINE_ENV,
+        "MULTIHELIX_DATABASE_URL": f"sqlite+aiosqlite:///{db_path}",
+        "MULTIHELIX_DATA_DIR": str(data_dir),
+        "MULTIHELIX_LOAD_DEMO_DATA": "false",
+        "MULTIHELIX_ENCODER": "minilm",
+        "PYTHONPATH": str(REPO),
+    }
+    argv = [str(Path(sys.executable).parent / "multihelix"), "serve", "--port", str(port)]
+    log_path = workdir / f"serve-startup-{n}.log"
+    started = time.perf_counter()
+    with log_path.open("w") as log, _server(argv, env, log) as server:
+        with CpuWindow([server.pid]) as window:
+            _wait_until_ready(server, f"http://127.0.0.1:{port}", log_path, 1)
+        ready_s = time.perf_counter() - started
+        cpu_s = cpu_seconds([server.pid])
+        memory = memory_mib(server.pid)
+    return {
+        "ready_s": round(ready_s, 2),
+        "server_cpu_s": round(cpu_s, 2),
+        "memory_mib": memory,
+        "cpu": window.figures,
+        "log": str(log_path),
+    }
+
+
 class _BootstrapLog(logging.Handler):
     """Keeps the app.bootstrap "state rebuilt" record, whose arguments carry the stage timings,
-    and when the schema check (alembic) and the model load (sentence-transformers) last logged."""
+    the "model loaded" record (the model loads alongside the store), and when the schema check
+    (alembic) and the model load (sentence-transformers) last logged."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.record: logging.LogRecord | None = None
+        self.model_load_s: float | None = None
         self.last_at: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         self.last_at[record.name.split(".")[0]] = record.created
-        if record.getMessage().startswith("state rebuilt"):
+        message = record.getMessage()
+        if message.startswith("state rebuilt"):
             self.record = record
+        elif message.startswith("model loaded in") and isinstance(record.args, tuple):
+            self.model_load_s = float(record.args[0])
 
 
-async def child_main(db_path: Path, workdir: Path, spawned_at: float) -> dict[str, Any]:
+async def child_main(
+    db_path: Path, workdir: Path, spawned_at: float, data_dir: Path, rank: bool
+) -> dict[str, Any]:
     """Open the service on ``db_path`` with the real model, then time ``rank_partners``."""
     from app.bootstrap import open_service
 
@@ -854,25 +931,52 @@ async def child_main(db_path: Path, workdir: Path, spawned_at: float) -> dict[st
     captured = _BootstrapLog()
     logging.getLogger().addHandler(captured)
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{db_path}", encoder="minilm", load_demo_data=False
+        database_url=f"sqlite+aiosqlite:///{db_path}",
+        data_dir=data_dir,
+        encoder="minilm",
+        load_demo_data=False,
     )
     started, started_at = time.perf_counter(), time.time()
-    async with open_service(settings) as ctx:
+    with CpuWindow() as window:
+        service = open_service(settings)
+        ctx = await service.__aenter__()
+    try:
         open_s = time.perf_counter() - started
         ready_after_spawn_s = time.time() - spawned_at
         memory_ready = memory_mib()
         startup = _startup_stages(captured, started_at, open_s, ready_after_spawn_s)
+        # CPU seconds of this process from its start to ready (all threads): on a shared
+        # machine the wall-clock stages also count time other processes held the cores.
+        startup["process_cpu_to_ready_s"] = round(time.process_time(), 2)
+        startup["cpu"] = window.figures
+        startup["index_sources"] = dict(ctx.derived.index_sources)
+        deferred = getattr(ctx.derived, "deferred_spaces", set())  # absent before deferral
+        startup["trained_after_ready"] = sorted(deferred)
+        if deferred:
+            # Served by exact scans while the IVF layouts train: wait for them, as the service
+            # would, so the files are saved for the second start and the layouts get measured.
+            waiting = time.perf_counter()
+            await ctx.derived.layouts_trained()
+            startup["ivf_trained_after_ready_s"] = round(time.perf_counter() - waiting, 2)
         state = ctx.derived.state
-        ranking = await asyncio.to_thread(rank_in_process, state, workdir)
-        return {
-            "startup": startup,
-            "memory_mib": {"after_startup": memory_ready, "after_queries": memory_mib()},
-            "vectors": {
-                space: {"n": len(index), "layout": index.kind, "nprobe": index.nprobe}
-                for space, index in state.vectors.items()
-            },
-            **ranking,
+        ranking = await asyncio.to_thread(rank_in_process, state, workdir) if rank else {}
+        vectors = {
+            space: {"n": len(index), "layout": index.kind, "nprobe": index.nprobe}
+            for space, index in state.vectors.items()
         }
+        memory_after = memory_mib()
+    finally:
+        closing = time.perf_counter()
+        await service.__aexit__(None, None, None)
+    # Leaving open_service waits for the background work (index files written): the first
+    # start's cost that is not on the way to ready.
+    startup["shutdown_s"] = round(time.perf_counter() - closing, 2)
+    return {
+        "startup": startup,
+        "memory_mib": {"after_startup": memory_ready, "after_queries": memory_after},
+        "vectors": vectors,
+        **ranking,
+    }
 
 
 def _startup_stages(
@@ -899,7 +1003,10 @@ def _startup_stages(
     before_state = elapsed - sum(stages.values())
     split: dict[str, float] = {}
     schema_at, model_at = log.last_at.get("alembic"), log.last_at.get("sentence_transformers")
-    if schema_at is not None and model_at is not None:
+    if log.model_load_s is not None:
+        # The model loaded in a thread alongside the stages; model_wait is what it added.
+        split = {"model_load_alongside_s": round(log.model_load_s, 2)}
+    elif schema_at is not None and model_at is not None:
         split = {
             "schema_check": round(schema_at - started_at, 2),
             "import_torch_and_sentence_transformers": round(model_at - schema_at, 2),
@@ -1037,6 +1144,8 @@ def bench_http(
         "MULTIHELIX_LOAD_DEMO_DATA": "false",
         "MULTIHELIX_ENCODER": "minilm",
         "MULTIHELIX_RATE_LIMIT_PER_SECOND": "0",
+        # Saved indexes beside the stores, not in the repository's ./data.
+        "MULTIHELIX_DATA_DIR": str(workdir / f"data-{n_orgs}"),
         "PYTHONPATH": str(REPO),  # the tree this script belongs to, even if installed elsewhere
     }
     headers = asyncio.run(benchmark_key(db_path))
@@ -1209,6 +1318,8 @@ def report_size(n: int, figures: dict[str, Any]) -> None:
         ("store", f"{how}, {store['file_mib']} MiB, rows {store['rows']}"),
         ("collaboration size", store["collaboration_size"]),
     ]
+    for label, start in figures.get("startups", {}).items():
+        rows += _startup_rows(label, start)
     child = figures.get("inprocess")
     if child and "error" in child:
         rows.append(("start-up and in-process", child["error"]))
@@ -1248,6 +1359,33 @@ def report_size(n: int, figures: dict[str, Any]) -> None:
     print_table(f"N = {n:,} organisations", rows)
 
 
+def _startup_rows(label: str, start: dict[str, Any]) -> list[tuple[str, Any]]:
+    if "error" in start:
+        return [(label, start["error"])]
+    if "ready_s" in start:  # multihelix serve
+        return [
+            (
+                label,
+                f"ready (/health 200) after {start['ready_s']} s; server CPU "
+                f"{start['server_cpu_s']} s; memory {start['memory_mib']} MiB; "
+                f"{_cpu(start['cpu'])}",
+            )
+        ]
+    startup = start["startup"]
+    return [
+        (
+            f"{label}: spawn -> ready",
+            f"{startup['process_start_to_ready_s']} s (open_service {startup['open_service_s']} "
+            f"s); process CPU to ready {startup['process_cpu_to_ready_s']} s; "
+            f"{_cpu(startup['cpu'])}; index files written at exit in {startup['shutdown_s']} s",
+        ),
+        (f"{label}: stages, s", startup.get("stages_s")),
+        (f"{label}: index sources", startup.get("index_sources")),
+        (f"{label}: memory, MiB", start["memory_mib"]["after_startup"]),
+        (f"{label}: vector indexes", start["vectors"]),
+    ]
+
+
 def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
     """Each target with its measured value and whether it was met."""
     checks: list[dict[str, Any]] = []
@@ -1266,6 +1404,15 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
             ratio = results["ingest"][mode]["ratio_to_raw"]
             check(f"ingest {mode}: share of raw", ratio, "ingest_ratio_min")
     for n, figures in results["sizes"].items():
+        for label, start in figures.get("startups", {}).items():
+            if "error" in start or label == "first_start":  # the target assumes saved indexes
+                continue
+            seconds = (
+                start["ready_s"]
+                if "ready_s" in start
+                else start["startup"]["process_start_to_ready_s"]
+            )
+            check(f"N={n} {label} s", seconds, "startup_s_max")
         child = figures.get("inprocess")
         if child and "error" not in child:
             startup = child["startup"]["process_start_to_ready_s"]
@@ -1296,13 +1443,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--workdir", type=Path, help="stores and logs (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--startup-only",
+        action="store_true",
+        help="per size: only the store and two starts (first: no saved index files; second: "
+        "the files the first saved), then multihelix serve until /health (unless --skip-http)",
+    )
+    parser.add_argument(
+        "--reuse-indexes",
+        action="store_true",
+        help="with --startup-only: keep index files an earlier run saved in --workdir and skip "
+        "the first start",
+    )
     parser.add_argument("--startup-child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--spawned-at", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--no-rank", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ.update(OFFLINE_ENV)
 
     if args.startup_child is not None:
-        child = asyncio.run(child_main(args.startup_child, args.workdir, args.spawned_at))
+        child = asyncio.run(
+            child_main(
+                args.startup_child,
+                args.workdir,
+                args.spawned_at,
+                args.data_dir or args.workdir / "data",
+                not args.no_rank,
+            )
+        )
         print("CHILD_RESULT " + json.dumps(child), flush=True)
         return 0
 
@@ -1312,7 +1481,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"workdir: {workdir}; {os.cpu_count()} cores; source {source_state()}", flush=True)
     results: dict[str, Any] = {"source": source_state(), "cores": os.cpu_count(), "sizes": {}}
     try:
-        if not args.skip_ingest:
+        if not (args.skip_ingest or args.startup_only):
             results["ingest"] = ingest = attempt(
                 "ingest", partial(bench_ingest, args.ingest, workdir, args.seed)
             )
@@ -1344,6 +1513,16 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         "store": attempt(f"N={n:,}: store", partial(build_store, db_path, n, args.seed)),
     }
     if "error" in figures["store"]:
+        return figures
+    if args.startup_only:
+        figures["startups"] = bench_startups(
+            db_path,
+            workdir,
+            n,
+            http=not args.skip_http,
+            rank=False,
+            reuse_indexes=args.reuse_indexes,
+        )
         return figures
     figures["inprocess"] = attempt(
         f"N={n:,}: start-up and in-process ranking (child process)",

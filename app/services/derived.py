@@ -3,18 +3,35 @@ rebuilt from the store at start-up and kept in step with it after every commit."
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final, TypeVar
 
 import anyio.to_thread
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.store import models as m
+from app.store.bulk import (
+    ITEM_FIELDS,
+    CollaborationColumns,
+    OrganisationColumns,
+    StoredVectors,
+    read_collaboration_columns,
+    read_organisation_columns,
+    read_vector_ids,
+    read_vectors,
+)
 from app.store.database import Database
 from embeddings import Encoder, VectorIndex, content_hash, profile_texts
 from graph import Collaboration as GraphCollaboration
@@ -29,6 +46,15 @@ log = logging.getLogger("multihelix")
 # Part of every saved index's fingerprint: bump it when the way vectors are derived from the
 # store changes (to_profile), so files written by older code are never served.
 INDEX_DERIVATION_VERSION = 1
+
+# Vectors of a saved index compared with the store's before it is served.
+_SAMPLE_SIZE: Final = 256
+# Item spaces: the mean of an organisation's offer (seek) item vectors.
+_ITEM_SPACES: Final = {"offer": "offers", "seek": "seeks"}
+
+T = TypeVar("T")
+Float32Matrix = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,10 +91,21 @@ def embedding_items(org: dict[str, Any], model_name: str) -> list[EmbeddingItem]
     return items
 
 
-def _normalised_mean(rows: np.ndarray) -> np.ndarray:
-    mean = rows.mean(axis=0)
-    norm = float(np.linalg.norm(mean))
-    return np.asarray(mean / norm if norm > 0 else mean, dtype=np.float32)
+def _unit_rows(rows: Float32Matrix) -> Float32Matrix:
+    """Each float32 row divided by its L2 norm, in place (an all-zero row stays zero).
+
+    The same reduction whether one row or many: a mean computed for one organisation after a
+    write is bit for bit the one start-up computes for all of them at once.
+    """
+    norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    rows /= np.where(norms > 0, norms, 1)[:, None]
+    return rows
+
+
+def _normalised_mean(rows: np.ndarray) -> Float32Matrix:
+    mean: Float32Matrix = rows.mean(axis=0, dtype=np.float32)
+    unit: Float32Matrix = _unit_rows(mean[None, :])[0]
+    return unit
 
 
 def to_profile(
@@ -128,6 +165,11 @@ class DerivedState:
         self.index_sources: dict[str, str] = {}
         # Fingerprint of the store when the index files were last written or read.
         self.saved_fingerprint: str | None = None
+        # Spaces served by an exact scan until their IVF layout is trained (train_deferred),
+        # with the ids and vectors the scan was built from.
+        self._deferred: dict[str, tuple[IntArray, Float32Matrix]] = {}
+        self._layouts_trained = asyncio.Event()
+        self._layouts_trained.set()
 
     # -- writes -----------------------------------------------------------------------------
     def put_organisation(
@@ -166,72 +208,138 @@ class DerivedState:
             self.state.graph.remove_collaboration(collab_id)
             self.state.refresh_snapshot()
 
+    @property
+    def deferred_spaces(self) -> set[str]:
+        """Spaces served by an exact scan until :meth:`train_deferred` swaps in their layout."""
+        return set(self._deferred)
+
+    async def layouts_trained(self) -> None:
+        """Wait until no index is left as an exact scan by a deferred training."""
+        await self._layouts_trained.wait()
+
     # -- start-up ---------------------------------------------------------------------------
-    async def load(self, db: Database, index_dir: Path | None = None) -> dict[str, float]:
+    async def load(
+        self, db: Database, index_dir: Path | None = None, *, defer_training: bool = False
+    ) -> dict[str, float]:
         """Rebuild everything from the store; returns timings (seconds) per stage.
 
         With ``index_dir``, a vector index saved there is used instead of building one when its
         fingerprint matches the store's now and its ids and a sample of its vectors match the
         store's vectors; a missing, corrupt or stale file is ignored (and rebuilt).
+
+        With ``defer_training``, an index that must be rebuilt and is large enough for an IVF
+        layout (minutes of k-means at 100k vectors) is built as an exact scan instead, which
+        answers the same queries exactly; :meth:`train_deferred` trains the layout later.
+
+        The store is read in bulk, one query per table, while the saved index files are read
+        and checked in a worker thread; the catalogue and the graph are then built from arrays.
         """
         timings: dict[str, float] = {}
-        t0 = time.perf_counter()
-        fingerprint = await store_fingerprint(db, self.encoder) if index_dir else None
-        orgs = await load_organisations(db)
-        timings["organisations"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        vectors = await load_vectors(db, self.encoder.name)
-        timings["vectors"] = time.perf_counter() - t0
-
-        t0 = time.perf_counter()
-        catalog = Catalog(capacity=max(1024, len(orgs)))
-        by_space: dict[str, tuple[list[int], list[np.ndarray]]] = {
-            s: ([], []) for s in VECTOR_SPACES
-        }
-        for org in orgs:
-            profile, spaces = to_profile(org, vectors.get(org["id"], {}), self.encoder.dim)
-            catalog.upsert(profile)
-            for space, vec in spaces.items():
-                by_space[space][0].append(profile.id)
-                by_space[space][1].append(vec)
-        indexes = {}
-        sources = {}
-        for space in VECTOR_SPACES:
-            ids, rows = by_space[space]
-            id_array = np.array(ids, dtype=np.int64)
-            matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.encoder.dim))
-            saved = None
-            if index_dir is not None and fingerprint is not None:
-                saved = await anyio.to_thread.run_sync(
-                    _saved_index, index_dir, space, self.encoder.dim, fingerprint, id_array, matrix
+        name, dim = self.encoder.name, self.encoder.dim
+        background: list[asyncio.Future[Any]] = []
+        try:
+            t0 = time.perf_counter()
+            async with db.read() as session:
+                fingerprint = None
+                reading = None
+                if index_dir is not None:
+                    fingerprint = await _fingerprint(session, self.encoder)
+                    reading = _in_thread(
+                        background, _read_saved_indexes, index_dir, dim, fingerprint
+                    )
+                orgs = await read_organisation_columns(session)
+                collaborations = await read_collaboration_columns(session)
+                # The graph needs nothing else: it is built while the vectors are read.
+                building_graph = _in_thread(
+                    background, _graph_from_columns, orgs.ids, collaborations, self.reference_year
                 )
-            if saved is not None:
-                indexes[space], sources[space] = saved, "file"
-                continue
-            index = VectorIndex(self.encoder.dim)
-            if ids:
-                await anyio.to_thread.run_sync(index.build, id_array, matrix)
-            indexes[space], sources[space] = index, "rebuilt"
-        timings["indexes"] = time.perf_counter() - t0
-        if index_dir is not None:
-            log.info("vector indexes: %s", ", ".join(f"{k} {v}" for k, v in sources.items()))
+                items = await read_vectors(session, name, dim, ITEM_FIELDS)
+                profile_ids = await read_vector_ids(session, name, "profile")
+                timings["store"] = time.perf_counter() - t0
 
-        t0 = time.perf_counter()
-        collaborations = await load_collaborations(db)
-        graph = CollaborationGraph.from_collaborations(
-            [o["id"] for o in orgs], collaborations, reference_year=self.reference_year
-        )
+                t0 = time.perf_counter()
+                catalog, item_spaces = await anyio.to_thread.run_sync(
+                    _catalog_from_columns, orgs, items
+                )
+                del items  # the catalogue's profiles keep views of the item rows they need
+                timings["catalog"] = time.perf_counter() - t0
+
+                t0 = time.perf_counter()
+                saved = await reading if reading is not None else {}
+                profile_ids = profile_ids[np.isin(profile_ids, orgs.ids)]
+                indexes: dict[str, VectorIndex] = {}
+                sources: dict[str, str] = {}
+                deferred: dict[str, tuple[IntArray, Float32Matrix]] = {}
+                for space in VECTOR_SPACES:
+                    index = saved.get(space)
+                    ids, rows = item_spaces.get(space, (profile_ids, None))
+                    if index is not None and await _matches_store(
+                        session, self.encoder, space, index, ids, rows
+                    ):
+                        indexes[space], sources[space] = index, "file"
+                        continue
+                    if rows is None:  # the profile vectors were not needed until now
+                        stored = await read_vectors(
+                            session, name, dim, ("profile",), first_position_only=True
+                        )
+                        known = np.isin(stored.organisation_ids, orgs.ids)
+                        ids, rows = stored.organisation_ids[known], stored.matrix[known]
+                    index = VectorIndex(dim)
+                    if defer_training and len(ids) > index.exact_threshold:
+                        index = VectorIndex(dim, exact_threshold=len(ids))
+                        deferred[space] = (ids, rows)
+                    if len(ids):
+                        await anyio.to_thread.run_sync(index.build, ids, rows)
+                    indexes[space], sources[space] = index, "rebuilt"
+            timings["indexes"] = time.perf_counter() - t0
+            if index_dir is not None:
+                log.info("vector indexes: %s", ", ".join(f"{k} {v}" for k, v in sources.items()))
+
+            t0 = time.perf_counter()
+            graph = await building_graph
+        finally:
+            for task in background:
+                task.cancel()
         state = MatchingState(
             catalog=catalog, graph=graph, vectors=indexes, scorer=self.state.scorer
         )
         state.refresh_snapshot()
         self.state = state
         self.index_sources = sources
+        self._deferred = deferred
+        if deferred:
+            self._layouts_trained.clear()
         if all(source == "file" for source in sources.values()):
             self.saved_fingerprint = fingerprint
         timings["graph"] = time.perf_counter() - t0
         return timings
+
+    async def train_deferred(self, db: Database) -> None:
+        """Train the IVF layout of every index that start-up left as an exact scan, and swap
+        each in once trained.
+
+        Requests are served meanwhile. The layout is trained, in a daemon thread (a stopping
+        service does not wait for k-means), on the vectors the scan was built from; under the
+        writer lock, the writes that landed since are applied to it before it replaces the
+        scan, so the index served always holds the store's vectors.
+        """
+        for space, (ids, rows) in sorted(self._deferred.items()):
+            trained = VectorIndex(self.encoder.dim)
+            started = time.perf_counter()
+            await _in_daemon_thread(trained.build, ids, rows)
+            async with db.write_lock:
+                changed = _catch_up(trained, self.state.vectors[space])
+                self.state.vectors[space] = trained
+                del self._deferred[space]
+                if not self._deferred:
+                    self._layouts_trained.set()
+            log.info(
+                "%s index: %s layout trained in %.1f s and swapped in (%d writes caught up)",
+                space,
+                trained.kind,
+                time.perf_counter() - started,
+                changed,
+            )
 
     async def save_indexes(self, db: Database, index_dir: Path) -> bool:
         """Write the vector indexes to ``index_dir`` with the store's fingerprint, unless the
@@ -241,6 +349,13 @@ class DerivedState:
         of the indexes (which would label a file with the wrong state).
         """
         async with db.write_lock:
+            if self.deferred_spaces:
+                # An exact scan saved in place of its IVF layout would be served as one, at
+                # every start, until the index doubles: better to train again next time.
+                log.info(
+                    "vector indexes not saved: %s still training", sorted(self.deferred_spaces)
+                )
+                return False
             fingerprint = await store_fingerprint(db, self.encoder)
             if fingerprint == self.saved_fingerprint:
                 return False
@@ -262,52 +377,240 @@ async def store_fingerprint(db: Database, encoder: Encoder) -> str:
     the newest time, a delete lowers the count and the id sum, re-embedding changes the vector
     count or ``updated_at``.
     """
+    async with db.read() as session:
+        return await _fingerprint(session, encoder)
+
+
+async def _fingerprint(session: AsyncSession, encoder: Encoder) -> str:
     org = m.Organisation.__table__
     emb = m.Embedding.__table__
-    async with db.read() as session:
-        count, id_sum, latest = (
-            await session.execute(
-                select(
-                    func.count(), func.coalesce(func.sum(org.c.id), 0), func.max(org.c.updated_at)
-                )
-            )
-        ).one()
-        vectors = await session.scalar(
-            select(func.count()).select_from(emb).where(emb.c.model == encoder.name)
+    count, id_sum, latest = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(org.c.id), 0), func.max(org.c.updated_at))
         )
-    latest_text = latest.isoformat() if hasattr(latest, "isoformat") else str(latest)
+    ).one()
+    vectors = await session.scalar(
+        select(func.count()).select_from(emb).where(emb.c.model == encoder.name)
+    )
     return (
         f"derivation={INDEX_DERIVATION_VERSION};model={encoder.name};dim={encoder.dim};"
-        f"organisations={count};id_sum={id_sum};latest_update={latest_text};vectors={vectors}"
+        f"organisations={count};id_sum={id_sum};latest_update={_utc_text(latest)};"
+        f"vectors={vectors}"
     )
 
 
-def _saved_index(
-    index_dir: Path,
-    space: str,
-    dim: int,
-    fingerprint: str,
-    ids: np.ndarray,
-    rows: np.ndarray,
-) -> VectorIndex | None:
-    """The saved index of ``space`` if it matches the store, else None (never raises).
+def _utc_text(moment: object) -> str:
+    """A timestamp as naive UTC ISO text, whether the driver returns it aware, naive or as text,
+    so the same store always gives the same fingerprint."""
+    parsed = moment
+    if isinstance(moment, str):
+        try:
+            parsed = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if isinstance(parsed, datetime):
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        return parsed.isoformat()
+    return str(moment)
 
-    Beyond the fingerprint, its ids must be exactly the store's and a sample of its vectors
-    must equal the store's, so even a file whose fingerprint matches by accident is not served.
+
+def _in_thread(
+    started: list[asyncio.Future[Any]], function: Callable[..., T], *args: Any
+) -> asyncio.Future[T]:
+    """``function(*args)`` in a worker thread, awaited later; recorded in ``started`` so the
+    caller can cancel what it no longer waits for (the thread itself runs to its end)."""
+    future = asyncio.ensure_future(anyio.to_thread.run_sync(function, *args))
+    future.add_done_callback(_consume_exception)
+    started.append(future)
+    return future
+
+
+async def _in_daemon_thread(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a daemon thread: unlike anyio's worker threads, a process that
+    stops does not wait for it to finish."""
+    future: Future[T] = Future()
+    future.set_running_or_notify_cancel()  # from now on a cancel leaves the thread alone
+
+    def run() -> None:
+        try:
+            future.set_result(function(*args))
+        except BaseException as error:
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="index-training", daemon=True).start()
+    return await asyncio.wrap_future(future)
+
+
+def _catch_up(target: VectorIndex, source: VectorIndex) -> int:
+    """Make ``target`` hold ``source``'s ids and vectors; returns how many ids moved.
+
+    Both were built from the same vectors, so a row no write touched is equal bit for bit; a
+    row copied over is normalised once more, which may move it by a rounding step.
     """
-    index = VectorIndex.load(index_dir / f"{space}.mhvi", dim=dim, expected_fingerprint=fingerprint)
-    if index is None:
-        return None
+    now_ids = source.ids()
+    gone = np.setdiff1d(target.ids(), now_ids)
+    target.remove(gone)
+    now_rows = source.get(now_ids)
+    changed = ~np.all(target.get(now_ids) == now_rows, axis=1)
+    if changed.any():
+        target.upsert(now_ids[changed], now_rows[changed])
+    return len(gone) + int(changed.sum())
+
+
+def _consume_exception(future: asyncio.Future[Any]) -> None:
+    # An exception nobody awaited any more (start-up failed elsewhere) is not worth a warning.
+    if not future.cancelled():
+        future.exception()
+
+
+def _read_saved_indexes(
+    index_dir: Path, dim: int, fingerprint: str
+) -> dict[str, VectorIndex | None]:
+    """Each space's saved index whose file is intact and carries ``fingerprint`` (else None)."""
+    return {
+        space: VectorIndex.load(
+            index_dir / f"{space}.mhvi", dim=dim, expected_fingerprint=fingerprint
+        )
+        for space in VECTOR_SPACES
+    }
+
+
+async def _matches_store(
+    session: AsyncSession,
+    encoder: Encoder,
+    space: str,
+    index: VectorIndex,
+    ids: IntArray,
+    rows: Float32Matrix | None,
+) -> bool:
+    """Whether a saved index holds exactly the store's ids and, on a sample, its vectors.
+
+    Beyond the fingerprint, this keeps even a file whose fingerprint matches by accident from
+    being served. ``rows`` (aligned with ``ids``) are the space's vectors derived from the
+    store; None reads just the sample's profile vectors.
+    """
     if len(index) != len(ids) or not np.array_equal(np.sort(index.ids()), np.sort(ids)):
         log.warning("ignoring saved %s index: its ids differ from the store's", space)
-        return None
-    if len(ids):
-        sample = np.random.default_rng(0).choice(len(ids), size=min(256, len(ids)), replace=False)
-        expected = rows[sample] / np.linalg.norm(rows[sample], axis=1, keepdims=True)
-        if not np.allclose(index.get(ids[sample]), expected, atol=1e-5):
-            log.warning("ignoring saved %s index: its vectors differ from the store's", space)
-            return None
-    return index
+        return False
+    if not len(ids):
+        return True
+    sample = np.sort(
+        np.random.default_rng(0).choice(len(ids), size=min(_SAMPLE_SIZE, len(ids)), replace=False)
+    )
+    sample_ids = ids[sample]
+    if rows is None:
+        stored = await read_vectors(
+            session,
+            encoder.name,
+            encoder.dim,
+            ("profile",),
+            first_position_only=True,
+            organisation_ids=sample_ids.tolist(),
+        )
+        if not np.array_equal(stored.organisation_ids, np.sort(sample_ids)):
+            log.warning("ignoring saved %s index: the store's vectors changed", space)
+            return False
+        sample_ids, sample_rows = stored.organisation_ids, stored.matrix
+    else:
+        sample_rows = rows[sample]
+    expected = sample_rows / np.linalg.norm(sample_rows, axis=1, keepdims=True)
+    if not np.allclose(index.get(sample_ids), expected, atol=1e-5):
+        log.warning("ignoring saved %s index: its vectors differ from the store's", space)
+        return False
+    return True
+
+
+def _catalog_from_columns(
+    orgs: OrganisationColumns, items: StoredVectors
+) -> tuple[Catalog, dict[str, tuple[IntArray, Float32Matrix]]]:
+    """The catalogue and the offers/seeks spaces (ids, mean vectors), as ``to_profile`` would
+    make them organisation by organisation, computed over all item rows at once.
+
+    Item rows beyond an organisation's current list (or of an unknown organisation) are left
+    out, as ``to_profile`` leaves them; profiles hold read-only views of one item matrix.
+    """
+    n = len(orgs.ids)
+    dim = items.matrix.shape[1]
+    rows = np.searchsorted(orgs.ids, items.organisation_ids)
+    known = rows < n
+    known[known] = orgs.ids[rows[known]] == items.organisation_ids[known]
+    counts_by_field = np.stack(
+        [
+            np.fromiter(map(len, orgs.offers), dtype=np.int64, count=n),
+            np.fromiter(map(len, orgs.seeks), dtype=np.int64, count=n),
+        ]
+    )
+    if items.field_names != ITEM_FIELDS:
+        raise ValueError(f"expected item vectors of {ITEM_FIELDS}, got {items.field_names}")
+    field = items.fields.astype(np.int64)  # 0 offer, 1 seek
+    keep = known.copy()
+    keep[known] = items.positions[known] < counts_by_field[field[known], rows[known]]
+    matrix = items.matrix if keep.all() else items.matrix[keep]
+    matrix.flags.writeable = False
+    rows, field = rows[keep], field[keep]
+    # Rows are sorted by (organisation, field, position): each (organisation, field) is a run.
+    key = rows * 2 + field
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1]))) if len(key) else key
+    sizes = np.diff(np.append(starts, len(key)))
+    span_start = np.zeros((2, n), dtype=np.int64)
+    span_end = np.zeros((2, n), dtype=np.int64)
+    span_start[field[starts], rows[starts]] = starts
+    span_end[field[starts], rows[starts]] = starts + sizes
+
+    spaces: dict[str, tuple[IntArray, Float32Matrix]] = {}
+    for code, item_field in enumerate(ITEM_FIELDS):
+        mine = field[starts] == code
+        group_starts, group_sizes = starts[mine], sizes[mine]
+        # Summed row by row in position order, as rows.mean(axis=0) sums one organisation's
+        # items, so the means are the ones a later write would compute.
+        means = matrix[group_starts] if len(group_starts) else np.zeros((0, dim), np.float32)
+        for j in range(1, int(group_sizes.max()) if len(group_sizes) else 0):
+            more = group_sizes > j
+            means[more] += matrix[group_starts[more] + j]
+        means /= group_sizes.astype(np.float32)[:, None]
+        spaces[_ITEM_SPACES[item_field]] = (orgs.ids[rows[group_starts]], _unit_rows(means))
+
+    ids = orgs.ids.tolist()
+    bounds = [b.tolist() for b in (span_start[0], span_end[0], span_start[1], span_end[1])]
+    profiles = [
+        OrgProfile(
+            id=ids[i],
+            name=orgs.names[i],
+            kind=orgs.kinds[i],
+            sectors=orgs.sectors[i],
+            country=orgs.countries[i],
+            region=orgs.regions[i],
+            clusters=orgs.clusters[i],
+            maturity=orgs.maturities[i],
+            tenant=orgs.tenants[i],
+            offers=orgs.offers[i],
+            seeks=orgs.seeks[i],
+            offer_vectors=matrix[bounds[0][i] : bounds[1][i]],
+            seek_vectors=matrix[bounds[2][i] : bounds[3][i]],
+        )
+        for i in range(n)
+    ]
+    catalog = Catalog(capacity=max(1024, n))
+    catalog.upsert_many(profiles)
+    return catalog, spaces
+
+
+def _graph_from_columns(
+    organisation_ids: IntArray, collaborations: CollaborationColumns, reference_year: int | None
+) -> CollaborationGraph:
+    """The collaboration graph, its CSR snapshot included; participants that are not
+    organisations of the catalogue do not occur (the store's foreign keys)."""
+    return CollaborationGraph.from_arrays(
+        organisation_ids,
+        collaborations.ids,
+        collaborations.kinds,
+        collaborations.years,
+        collaborations.weights,
+        collaborations.sizes,
+        collaborations.members,
+        reference_year=reference_year,
+    )
 
 
 async def load_organisations(db: Database, ids: list[int] | None = None) -> list[dict[str, Any]]:
