@@ -111,6 +111,14 @@ class ItemMatrix:
     def clear(self, row: int) -> None:
         self.set(row, None)
 
+    def reserve(self, extra: int, dim: int) -> None:
+        """Room for ``extra`` more items without regrowing (bulk loads; writer only)."""
+        if self._dim == 0:
+            self._dim = dim
+            self._data = (np.zeros((0, dim), np.float32), self._data[1])
+        if extra > 0 and self._used + extra > len(self._data[0]):
+            self._compact_or_grow(extra)
+
     def _compact_or_grow(self, extra: int) -> None:
         live = self._used - self._garbage
         capacity = max(1024, 2 * (live + extra))
@@ -258,6 +266,16 @@ class Catalog:
         self._row_by_id[org_id] = row
 
     def upsert_many(self, profiles: Sequence[OrgProfile]) -> None:
+        with self._lock:  # room for every row and item up front: one allocation, no regrowth
+            if self._n_rows + len(profiles) > len(self.ids):
+                self._alloc(self._n_rows + len(profiles))
+            for items, attribute in (
+                (self.offer_items, "offer_vectors"),
+                (self.seek_items, "seek_vectors"),
+            ):
+                mats = [m for p in profiles if (m := getattr(p, attribute)) is not None and len(m)]
+                if mats:
+                    items.reserve(sum(len(m) for m in mats), mats[0].shape[1])
         for profile in profiles:
             self.upsert(profile)
 

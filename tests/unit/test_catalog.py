@@ -1,0 +1,95 @@
+"""The catalogue the ranker reads: id -> row lookups and the packed offer/seek item vectors stay
+right through inserts, replacements, removals, row reuse and compaction."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matching.catalog import Catalog, OrgProfile
+
+DIM = 8
+
+
+def _items(count: int, seed: int) -> np.ndarray:
+    rows = np.random.default_rng(seed).standard_normal((count, DIM)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def _profile(org_id: int, offers: int, seeks: int, seed: int) -> OrgProfile:
+    return OrgProfile(
+        id=org_id,
+        name=f"Org {org_id}",
+        kind="sme",
+        sectors=("biotech",),
+        country="ES",
+        offers=tuple(f"offer {i}" for i in range(offers)),
+        seeks=tuple(f"seek {i}" for i in range(seeks)),
+        offer_vectors=_items(offers, seed),
+        seek_vectors=_items(seeks, seed + 1000),
+    )
+
+
+def _assert_items_match(catalog: Catalog, profiles: dict[int, OrgProfile]) -> None:
+    ids = np.array(sorted(profiles), dtype=np.int64)
+    rows = catalog.rows_of(ids)
+    for items, attribute in (
+        (catalog.offer_items, "offer_vectors"),
+        (catalog.seek_items, "seek_vectors"),
+    ):
+        stacked, counts = items.gather(rows)
+        expected = [getattr(profiles[int(i)], attribute) for i in ids]
+        assert counts.tolist() == [len(m) for m in expected]
+        np.testing.assert_array_equal(stacked, np.concatenate(expected))
+
+
+def test_items_follow_upserts_replacements_and_removals_through_compaction() -> None:
+    catalog = Catalog(capacity=4)
+    live: dict[int, OrgProfile] = {}
+    rng = np.random.default_rng(0)
+    for step in range(3000):  # enough garbage to force several compactions and row growth
+        org_id = int(rng.integers(1, 400))
+        if rng.random() < 0.2 and org_id in live:
+            catalog.remove(org_id)
+            del live[org_id]
+        else:
+            profile = _profile(org_id, int(rng.integers(0, 4)), int(rng.integers(0, 3)), step)
+            catalog.upsert(profile)
+            live[org_id] = profile
+
+    assert len(catalog) == len(live)
+    assert sorted(catalog.all_ids().tolist()) == sorted(live)
+    _assert_items_match(catalog, live)
+
+
+def test_bulk_upsert_equals_one_by_one() -> None:
+    profiles = [_profile(i, i % 4, (i + 1) % 3, i) for i in range(1, 500)]
+    bulk, single = Catalog(), Catalog()
+
+    bulk.upsert_many(profiles)
+    for profile in profiles:
+        single.upsert(profile)
+
+    ids = np.arange(0, 600)
+    np.testing.assert_array_equal(bulk.rows_of(ids) >= 0, single.rows_of(ids) >= 0)
+    _assert_items_match(bulk, {p.id: p for p in profiles})
+
+
+def test_unknown_and_out_of_range_ids_have_no_row_and_no_items() -> None:
+    catalog = Catalog()
+    catalog.upsert(_profile(7, 2, 1, 0))
+
+    rows = catalog.rows_of(np.array([7, 8, -1, 10**12]))
+    stacked, counts = catalog.offer_items.gather(rows)
+
+    assert (rows >= 0).tolist() == [True, False, False, False]
+    assert counts.tolist() == [2, 0, 0, 0] and len(stacked) == 2
+    assert catalog.profiles([8, 7])[0] is None and catalog.profiles([8, 7])[1] is not None
+
+
+@pytest.mark.parametrize("bad_id", [-1, 2**31])
+def test_ids_outside_the_store_key_range_are_refused(bad_id: int) -> None:
+    catalog = Catalog()
+    with pytest.raises(ValueError, match="organisation ids must be in"):
+        catalog.upsert(_profile(bad_id, 1, 1, 0))
+    assert len(catalog) == 0
