@@ -1,7 +1,8 @@
-"""Consortium building for a funding call: a candidate pool scored against the call text and
-pair by pair with the ranker, then an exact search (OR-Tools CP-SAT) for the members that
-maximise fit plus pair scores under the call's rules (size, countries, EU member states,
-required roles, must include / exclude), returning several ranked alternatives.
+"""Consortium building for a funding call: a candidate pool scored against the call text, by
+affinity to the required members and pair by pair (a membership model over the ranker's
+features), then an exact search (OR-Tools CP-SAT) for the members that maximise fit plus pair
+scores under the call's rules (size, countries, EU member states, required roles, must
+include / exclude), returning several ranked alternatives.
 
 Pure and synchronous: callers run it off the event loop.
 """
@@ -24,11 +25,9 @@ from matching.ranker import (
     DEFAULT_CROSS_PREFERENCE,
     EXHAUSTIVE_LIMIT,
     MatchingState,
-    MatchQuery,
     UnknownOrganisation,
-    rank_partners,
-    score_columns,
 )
+from matching.scoring import sigmoid, transform
 from matching.vocabulary import KIND_LABELS
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,6 +40,9 @@ EU_MEMBER_STATES = frozenset(
 # Objective coefficients are integers: scores are multiplied by this before rounding.
 SCALE = 1_000
 MAX_POOL = 250
+# Pair terms in the search: each member's strongest ties only; the weak rest barely moves the
+# choice but slows the search down.
+PAIR_TERMS_PER_MEMBER = 10
 # Offer-to-call cosine worth quoting in a member's reasons.
 CALL_FIT_QUOTE = 0.3
 
@@ -69,9 +71,9 @@ class ConsortiumRules:
 @dataclass(frozen=True)
 class ConsortiumSearch:
     """One request. ``tenants`` None = every organisation may be proposed; otherwise only
-    those tenants' and network-wide ones. ``prior_link_bonus`` lifts the pair score of
-    organisations that already worked together (trust counts when a call is written);
-    ``call_weight`` balances fit to the call (1) against the members' ties (0)."""
+    those tenants' and network-wide ones. ``call_weight`` balances fit to the call (1)
+    against the members' ties (0); among the ties, ``pair_weight`` sets how much the members'
+    ties to each other count against their ties to the required members (0 = only those)."""
 
     call_text: str
     call_vector: np.ndarray | None
@@ -83,7 +85,7 @@ class ConsortiumSearch:
     pool_size: int = 60
     time_limit_s: float = 5.0
     cross_preference: float = DEFAULT_CROSS_PREFERENCE
-    prior_link_bonus: float = 0.25
+    pair_weight: float = 1.0
     call_weight: float = 0.5
     workers: int = 2
     seed: int = 0
@@ -155,8 +157,9 @@ class ConsortiumResult:
 class _Pool:
     ids: IntArray
     profiles: list[OrgProfile]
-    fit: FloatArray
-    pair: FloatArray  # symmetric ranker score per pair, zero diagonal
+    fit: FloatArray  # to the call, 0-1
+    member: FloatArray  # affinity logit to the required members (or activity prior)
+    pair: FloatArray  # symmetric affinity logit per pair, zero diagonal
     hops: IntArray
     common: IntArray
     required: npt.NDArray[np.bool_]
@@ -335,16 +338,106 @@ def check_rules(rules: ConsortiumRules, candidates: Sequence[OrgProfile]) -> Non
             )
 
 
+# -- affinity: who joins a consortium with whom ---------------------------------------------
+@dataclass(frozen=True, slots=True)
+class AffinityModel:
+    """``logit P(b is in a consortium with a) = intercept + sum(coef * transform(column))``
+    over the partner ranker's feature columns of the pair (a, b), see
+    :func:`affinity_columns`.
+
+    The partner ranker predicts *new* partners and leaves existing ones out; a consortium is
+    mostly made of past partners, partners of partners and active organisations, so
+    membership gets its own weights over the same features.
+
+    >>> model = AffinityModel(-2.0, (("paths3", "log_eps", 0.5), ("same_kind", "identity", 1.0)))
+    >>> model.logits({"paths3": np.array([0.0, 1.0]), "same_kind": np.array([1.0, 0.0])}).round(2)
+    array([-7.91, -2.  ])
+    """
+
+    intercept: float
+    terms: tuple[tuple[str, str, float], ...]  # (feature column, transform, coefficient)
+
+    def logits(self, cols: dict[str, FloatArray]) -> FloatArray:
+        design = affinity_design(cols, tuple((name, how) for name, how, _ in self.terms))
+        coef = np.array([c for _, _, c in self.terms], dtype=np.float64)
+        return np.asarray(self.intercept + design @ coef, dtype=np.float64)
+
+
+# (column, transform) of the affinity model, in the order its coefficients are listed.
+AFFINITY_FEATURES: tuple[tuple[str, str], ...] = (
+    ("adamic_adar", "log1p"),
+    ("weighted_ra", "log_eps"),
+    ("paths3", "log_eps"),
+    ("candidate_strength", "log1p"),
+    ("candidate_degree", "log1p"),
+    ("worked_together", "identity"),
+    ("same_kind", "identity"),
+    ("cross_country", "identity"),
+)
+# Fitted by logistic regression on the H2020 health benchmark's history only: the graph of
+# participations before 2015-07-01 (other programmes' projects weighted 0.25, as the importer
+# does), labels = the benchmark organisations in the projects of any programme starting
+# 2015-07-01..2015-12-31, for each project's coordinator against every other candidate.
+# `python -m scripts.bench_consortium --fit` reprints them.
+AFFINITY = AffinityModel(
+    intercept=-0.7759,
+    terms=(
+        ("adamic_adar", "log1p", 0.041),
+        ("weighted_ra", "log_eps", -0.3866),
+        ("paths3", "log_eps", 1.3784),
+        ("candidate_strength", "log1p", 0.0695),
+        ("candidate_degree", "log1p", 0.7853),
+        ("worked_together", "identity", -0.2815),
+        ("same_kind", "identity", 0.3685),
+        ("cross_country", "identity", -0.6966),
+    ),
+)
+# Ranker features about text (offers answering needs): their ranker contributions are added to
+# a pair's affinity, since the history cannot weigh them.
+TEXT_FEATURES = ("text_similarity", "offer_fit", "need_fit", "reciprocal_fit")
+
+
+def affinity_design(
+    cols: dict[str, FloatArray], features: Sequence[tuple[str, str]] = AFFINITY_FEATURES
+) -> FloatArray:
+    """One transformed column per (feature, transform), as the affinity model reads them.
+
+    >>> affinity_design({"adamic_adar": np.array([0.0, np.e - 1])}, [("adamic_adar", "log1p")])
+    array([[0.],
+           [1.]])
+    """
+    return np.column_stack(
+        [transform(how, np.asarray(cols[name], dtype=np.float64)) for name, how in features]
+    )
+
+
+def affinity_columns(
+    state: MatchingState, query: OrgProfile, ids: IntArray
+) -> dict[str, FloatArray]:
+    """The ranker's feature columns of ``query`` against ``ids``, plus ``worked_together``."""
+    cols = compute_features(
+        query=query,
+        qvec=query_vectors(state.vectors, query.id),
+        candidate_ids=ids,
+        catalog=state.catalog,
+        vectors=state.vectors,
+        snapshot=state.snapshot(),
+    )
+    cols["worked_together"] = (cols["hop_distance"] == 1).astype(np.float64)
+    return {name: np.asarray(col, dtype=np.float64) for name, col in cols.items()}
+
+
 # -- the pool -------------------------------------------------------------------------------
 def _call_fit(
     state: MatchingState, search: ConsortiumSearch, ids: IntArray
 ) -> tuple[FloatArray, FloatArray]:
-    """(fit to the call, ranker score against the call) per organisation.
+    """(fit to the call, activity prior) per organisation.
 
     The call plays the part of a seeker, as in free-text search: its text is both the
     profile and the need the members' offers should answer. The fit is the better of profile
-    similarity and the best offer's cosine (0-1, what staff read); the ranker score adds the
-    model's prior (e.g. experience) and breaks ties when calls and profiles have no text."""
+    similarity and the best offer's cosine (0-1, what staff read). The prior is the affinity
+    model's view of an organisation nobody has worked with yet (its own activity only): what
+    ranks candidates when no member is required."""
     vector = search.call_vector
     if len(ids) == 0:
         return np.zeros(0), np.zeros(0)
@@ -371,33 +464,37 @@ def _call_fit(
         vectors=state.vectors,
         snapshot=state.snapshot(),
     )
+    cols["worked_together"] = np.zeros(len(ids))
     for name in ("cross_country", "cross_sector", "same_kind"):
         cols[name] = np.zeros(len(ids))
-    scores, _, _ = score_columns(state.scorer, cols, 0.0)
     fit = np.maximum(np.maximum(cols["text_similarity"], cols["offer_fit"]), 0.0)
-    return np.asarray(fit, dtype=np.float64), np.asarray(scores, dtype=np.float64)
+    return np.asarray(fit, dtype=np.float64), AFFINITY.logits(cols)
 
 
 def _scored_candidates(
     state: MatchingState, search: ConsortiumSearch, eligible: list[OrgProfile]
 ) -> list[OrgProfile]:
-    """Every candidate on small networks; on large ones the call's text neighbours, the best
-    connected, and the best connected of every kind and country, so cover stays possible."""
+    """Every candidate on small networks; on large ones the required members' partners and
+    partners' partners, the call's text neighbours, the most active, and the most active of
+    every kind and country, so cover stays possible."""
     if len(eligible) <= EXHAUSTIVE_LIMIT:
         return eligible
     by_id = {p.id: p for p in eligible}
     picked: dict[int, OrgProfile] = {i: by_id[i] for i in search.rules.must_include}
+    snapshot = state.snapshot()
+    for seed in search.rules.must_include:
+        near = [snapshot.direct_partners(seed), snapshot.expand(seed, 8 * search.pool_size)[0]]
+        picked.update((int(i), by_id[int(i)]) for i in np.concatenate(near) if int(i) in by_id)
     if search.call_vector is not None:
         for space in ("profile", "offers"):
             ids, _ = state.vectors[space].search(search.call_vector, 4 * search.pool_size)
             picked.update((int(i), by_id[int(i)]) for i in ids if int(i) in by_id)
-    degree = state.snapshot().degree
-    rows = state.snapshot().index_of(np.fromiter(by_id, dtype=np.int64, count=len(by_id)))
-    deg = np.where(rows >= 0, degree[np.maximum(rows, 0)], 0)
+    rows = snapshot.index_of(np.fromiter(by_id, dtype=np.int64, count=len(by_id)))
+    activity = np.where(rows >= 0, snapshot.strength[np.maximum(rows, 0)], 0.0)
     ranked = [
         p
         for _, p in sorted(
-            zip((-deg).tolist(), by_id.values(), strict=True), key=lambda t: (t[0], t[1].id)
+            zip((-activity).tolist(), by_id.values(), strict=True), key=lambda t: (t[0], t[1].id)
         )
     ]
     per_kind: Counter[str] = Counter()
@@ -410,50 +507,53 @@ def _scored_candidates(
     return list(picked.values())
 
 
+def _member_scores(
+    state: MatchingState, search: ConsortiumSearch, ids: IntArray, prior: FloatArray
+) -> FloatArray:
+    """Affinity logit of each candidate to the required members (their mean), or the activity
+    prior when none is required."""
+    seeds = [p for p in state.catalog.profiles(search.rules.must_include) if p is not None]
+    if not seeds:
+        return prior
+    total = np.zeros(len(ids))
+    for seed in seeds:
+        total += AFFINITY.logits(affinity_columns(state, seed, ids))
+    return total / len(seeds)
+
+
 def _pool(state: MatchingState, search: ConsortiumSearch, eligible: list[OrgProfile]) -> _Pool:
     rules = search.rules
     scored = _scored_candidates(state, search, eligible)
     ids = np.fromiter((p.id for p in scored), dtype=np.int64, count=len(scored))
     fit, prior = _call_fit(state, search, ids)
-    fit_of = dict(zip(ids.tolist(), fit.tolist(), strict=True))
-    prior_of = dict(zip(ids.tolist(), prior.tolist(), strict=True))
-    by_fit = sorted(scored, key=lambda p: (-fit_of[p.id], -prior_of[p.id], p.id))
+    member = _member_scores(state, search, ids, prior)
+    rank_score = _member_term(fit, member, search.call_weight)
+    score_of = dict(zip(ids.tolist(), rank_score.tolist(), strict=True))
+    ranked = sorted(scored, key=lambda p: (-score_of[p.id], p.id))
     target = min(MAX_POOL, max(search.pool_size, 2 * rules.max_size))
 
     chosen: dict[int, OrgProfile] = {p.id: p for p in scored if p.id in rules.must_include}
-    allowed = {p.id: p for p in scored}
-
-    # The required members' own networks first: who they know or are close to.
-    if rules.must_include:
-        quota = max(10, 2 * target // (3 * len(rules.must_include)))
-        query = MatchQuery(
-            limit=quota,
-            filter=search.filter,
-            cross_preference=search.cross_preference,
-            diversity=0.0,
-            include_existing=True,
-            explain=False,
+    # Cover first: the best few of every required kind, from different countries first, so
+    # the search can meet the roles and the country rules together.
+    for role in rules.roles:
+        want = role.at_least + max(role.at_least, 2)
+        of_kind = [p for p in ranked if p.kind == role.kind]
+        spread = _first_per_country(
+            of_kind, {p.country for p in chosen.values() if p.kind == role.kind}
         )
-        for seed in rules.must_include:
-            for match in rank_partners(state, seed, query):
-                if match.organisation.id in allowed and len(chosen) < target:
-                    chosen.setdefault(match.organisation.id, match.organisation)
-    for p in by_fit:
+        have = sum(1 for p in chosen.values() if p.kind == role.kind)
+        for p in spread[: max(want - have, 0)] + of_kind:
+            if have >= want:
+                break
+            if p.id not in chosen:
+                chosen[p.id] = p
+                have += 1
+    for p in ranked:
         if len(chosen) >= target:
             break
         chosen.setdefault(p.id, p)
-
-    # Cover: enough of every required kind and enough countries to choose from.
-    for role in rules.roles:
-        have = sum(1 for p in chosen.values() if p.kind == role.kind)
-        for p in by_fit:
-            if have >= role.at_least + 2:
-                break
-            if p.kind == role.kind and p.id not in chosen:
-                chosen[p.id] = p
-                have += 1
     best_of_country: dict[str, OrgProfile] = {}
-    for p in by_fit:
+    for p in ranked:
         best_of_country.setdefault(p.country, p)
     countries = {p.country for p in chosen.values()}
     for country, p in best_of_country.items():
@@ -464,7 +564,7 @@ def _pool(state: MatchingState, search: ConsortiumSearch, eligible: list[OrgProf
             chosen[p.id] = p
             countries.add(country)
     if rules.max_per_country is not None:
-        for p in by_fit:
+        for p in ranked:
             per = Counter(q.country for q in chosen.values())
             room = sum(min(k, rules.max_per_country) for k in per.values())
             if room >= rules.max_size + 2:
@@ -475,10 +575,13 @@ def _pool(state: MatchingState, search: ConsortiumSearch, eligible: list[OrgProf
     profiles = list(chosen.values())
     pool_ids = np.fromiter((p.id for p in profiles), dtype=np.int64, count=len(profiles))
     pair, hops, common = _pair_scores(state, search, profiles, pool_ids)
+    position = {i: k for k, i in enumerate(ids.tolist())}
+    at = np.array([position[i] for i in pool_ids.tolist()], dtype=np.int64)
     return _Pool(
         ids=pool_ids,
         profiles=profiles,
-        fit=np.array([fit_of[p.id] for p in profiles], dtype=np.float64),
+        fit=fit[at],
+        member=member[at],
         pair=pair,
         hops=hops,
         common=common,
@@ -486,32 +589,53 @@ def _pool(state: MatchingState, search: ConsortiumSearch, eligible: list[OrgProf
     )
 
 
+def _first_per_country(ranked: list[OrgProfile], taken: set[str]) -> list[OrgProfile]:
+    """The first organisation of every country not in ``taken``, in ``ranked`` order.
+
+    >>> orgs = [OrgProfile(i, f"o{i}", "sme", (), c) for i, c in enumerate("ES ES FR DE".split())]
+    >>> [p.id for p in _first_per_country(orgs, {"DE"})]
+    [0, 2]
+    """
+    seen = set(taken)
+    first = []
+    for p in ranked:
+        if p.country not in seen:
+            seen.add(p.country)
+            first.append(p)
+    return first
+
+
+def _member_term(fit: FloatArray, member: FloatArray, call_weight: float) -> FloatArray:
+    """Fit to the call and affinity to the required members, each standardised over the
+    candidates, balanced by ``call_weight``."""
+    return call_weight * _zscore(fit) + (1.0 - call_weight) * _zscore(member)
+
+
 def _pair_scores(
     state: MatchingState, search: ConsortiumSearch, profiles: list[OrgProfile], ids: IntArray
 ) -> tuple[FloatArray, IntArray, IntArray]:
-    """The ranker's score for every pair of the pool, both directions averaged (the ranker is
-    asymmetric in text fit), plus hop distances and common partners for the reasons."""
+    """Affinity logit of every pair of the pool, both directions averaged (text fit is
+    asymmetric), plus hop distances and common partners for the reasons.
+
+    The affinity model weighs the graph features; the ranker's own text contributions
+    (complementary offers and needs) and its cross-sector / cross-country preference bonus
+    are added, as the history cannot weigh them."""
     n = len(ids)
-    scores = np.zeros((n, n))
+    logits = np.zeros((n, n))
     hops = np.full((n, n), 4, dtype=np.int64)
     common = np.zeros((n, n), dtype=np.int64)
-    snapshot = state.snapshot()
+    scorer = state.scorer
     for i, profile in enumerate(profiles):
-        cols = compute_features(
-            query=profile,
-            qvec=query_vectors(state.vectors, profile.id),
-            candidate_ids=ids,
-            catalog=state.catalog,
-            vectors=state.vectors,
-            snapshot=snapshot,
-        )
-        row, _, _ = score_columns(state.scorer, cols, search.cross_preference)
-        scores[i] = row
+        cols = affinity_columns(state, profile, ids)
+        contributions = scorer.contributions(cols)
+        text = sum((contributions[f] for f in TEXT_FEATURES if f in contributions), np.zeros(n))
+        bonus = scorer.preference_bonus(cols, search.cross_preference)
+        logits[i] = AFFINITY.logits(cols) + text + bonus
         hops[i] = np.asarray(cols["hop_distance"], dtype=np.int64)
         common[i] = np.asarray(cols["common_partners"], dtype=np.int64)
-    scores = (scores + scores.T) / 2.0
-    np.fill_diagonal(scores, 0.0)
-    return scores, hops, common
+    logits = (logits + logits.T) / 2.0
+    np.fill_diagonal(logits, 0.0)
+    return logits, hops, common
 
 
 # -- the search -----------------------------------------------------------------------------
@@ -575,26 +699,49 @@ def _zscore(values: FloatArray) -> FloatArray:
     return np.asarray(np.clip((values - values.mean()) / spread, -3.0, 3.0), dtype=np.float64)
 
 
+def _strongest_pairs(
+    n: int, iu: IntArray, ju: IntArray, value: FloatArray, per_member: int
+) -> npt.NDArray[np.bool_]:
+    """Pairs among the ``per_member`` highest-valued of either member's pairs.
+
+    >>> iu, ju = np.triu_indices(3, 1)
+    >>> _strongest_pairs(3, iu, ju, np.array([3.0, 1.0, 2.0]), 1).tolist()
+    [True, False, True]
+    """
+    keep = np.zeros(len(iu), dtype=np.bool_)
+    for member in range(n):
+        mine = np.flatnonzero((iu == member) | (ju == member))
+        keep[mine[np.argsort(-value[mine], kind="stable")[:per_member]]] = True
+    return keep
+
+
 def _objective(pool: _Pool, search: ConsortiumSearch, built: _Model) -> None:
-    """Member fit to the call plus pair scores, each standardised over the pool so neither
-    scale dominates (``call_weight`` sets the balance) and a below-average member or pair
-    lowers the total; pairs are weighted so a member's pairs count about as much as its own
-    fit whatever the consortium size."""
+    """Per member, fit to the call and affinity to the required members; per pair, the two
+    members' affinity. Each is standardised over the pool so no scale dominates
+    (``call_weight`` and ``pair_weight`` set the balance) and a below-average member lowers
+    the total; pairs are weighted so a member's pairs count ``pair_weight`` times its own
+    affinity whatever the consortium size."""
     rules = search.rules
     model, x = built.model, built.x
     n = len(pool.ids)
-    fit = search.call_weight * _zscore(pool.fit)
+    member = _member_term(pool.fit, pool.member, search.call_weight)
     iu, ju = np.triu_indices(n, 1)
-    raw_pair = pool.pair[iu, ju] + search.prior_link_bonus * (pool.hops[iu, ju] == 1)
     mean_size = max((rules.min_size + rules.max_size) / 2.0, 2.0)
-    pair = (1.0 - search.call_weight) * _zscore(raw_pair) * 2.0 / (mean_size - 1.0)
-    terms = [round(SCALE * f) * x[i] for i, f in enumerate(fit.tolist())]
+    pair = (
+        (1.0 - search.call_weight)
+        * search.pair_weight
+        * _zscore(pool.pair[iu, ju])
+        * 2.0
+        / (mean_size - 1.0)
+    )
+    terms = [round(SCALE * f) * x[i] for i, f in enumerate(member.tolist())]
     # Only ties better than the pool's average earn points: a pair variable with a positive
     # coefficient needs just y <= x_i, y <= x_j, and the cuts below (no member has more than
     # max_size - 1 partners in the team) keep the relaxation tight enough to prove optimality.
     ties: dict[int, list[cp_model.IntVar]] = {}
     all_ties = []
-    for i, j, p in zip(iu.tolist(), ju.tolist(), pair.tolist(), strict=True):
+    kept = _strongest_pairs(n, iu, ju, pair, max(PAIR_TERMS_PER_MEMBER, rules.max_size - 1))
+    for i, j, p in zip(iu[kept].tolist(), ju[kept].tolist(), pair[kept].tolist(), strict=True):
         coef = round(SCALE * p)
         if coef <= 0:
             continue
@@ -717,7 +864,7 @@ def _describe(pool: _Pool, solution: _Solution, search: ConsortiumSearch) -> Con
                 PairScore(
                     first=int(pool.ids[a]),
                     second=int(pool.ids[b]),
-                    score=float(pool.pair[a, b]),
+                    score=float(sigmoid(pool.pair[a, b])),
                     worked_together=hop == 1,
                     hop_distance=hop if hop <= 3 else None,
                     common_partners=int(pool.common[a, b]),
@@ -728,7 +875,7 @@ def _describe(pool: _Pool, solution: _Solution, search: ConsortiumSearch) -> Con
     for i in chosen:
         p = pool.profiles[i]
         others = [j for j in chosen if j != i]
-        mean_pair = float(pool.pair[i, others].mean()) if others else 0.0
+        mean_pair = float(sigmoid(pool.pair[i, others]).mean()) if others else 0.0
         members.append(
             MemberScore(
                 organisation=p,

@@ -31,9 +31,10 @@ async def suggest_consortia(
     roles such as >= 1 SME, >= 1 university, >= 1 hospital, >= 1 patient organisation,
     organisations that must be in or must stay out).
 
-    Candidates are scored against the call text (their profile and offers) and pair by pair
-    with the partner ranker (existing ties, common partners, complementary offers and needs);
-    an exact optimiser (OR-Tools CP-SAT) then picks the members that maximise fit plus ties
+    Candidates are scored against the call text (their profile and offers), by their
+    affinity to the required members, and pair by pair (existing ties, partners of partners,
+    activity, complementary offers and needs; weights fitted on real H2020 consortia); an
+    exact optimiser (OR-Tools CP-SAT) then picks the members that maximise fit plus ties
     under the rules, within the time limit, and returns several ranked alternatives. Each
     consortium comes with a score per member and per pair, the rules it meets, and reasons.
 

@@ -180,3 +180,52 @@ def test_rules_that_clash_only_together_are_diagnosed_by_the_solver() -> None:
 def test_another_tenants_required_member_is_unknown(network: MatchingState) -> None:
     with pytest.raises(UnknownOrganisation):
         suggest_consortia(network, _search(ConsortiumRules(must_include=(20,))))
+
+
+def test_the_required_members_network_beats_popular_strangers() -> None:
+    # 1's partners (2, 3) and their partners (4, 5) against a busy hub team (10-15) that
+    # never came near 1: the consortium is built from 1's neighbourhood.
+    profiles = [OrgProfile(i, f"Org {i}", "university", (), "ES") for i in range(1, 16)]
+    hub_projects = [(10, 11, 12, 13, 14, 15)] * 6 + [(10, 11), (12, 13), (14, 15)]
+    state = _state(profiles, [(1, 2), (1, 3), (2, 4), (3, 5), *hub_projects])
+    rules = ConsortiumRules(min_size=3, max_size=3, must_include=(1,))
+    best = suggest_consortia(state, _search(rules, call_vector=None, alternatives=1)).consortia[0]
+    assert {m.organisation.id for m in best.members} <= {1, 2, 3, 4, 5}
+
+
+def test_members_who_worked_together_are_chosen_together() -> None:
+    # Equally active organisations; only the pairs 1-5, 2-6, 3-7, 4-8 worked together.
+    profiles = [OrgProfile(i, f"Org {i}", "sme", (), "ES") for i in range(1, 9)]
+    state = _state(profiles, [(1, 5), (2, 6), (3, 7), (4, 8)])
+    rules = ConsortiumRules(min_size=2, max_size=2)
+    result = suggest_consortia(state, _search(rules, call_vector=None, alternatives=2))
+    for consortium in result.consortia:
+        first, second = sorted(m.organisation.id for m in consortium.members)
+        assert second == first + 4
+        assert consortium.pairs[0].worked_together
+
+
+def test_kind_cover_spans_countries_so_country_rules_stay_satisfiable() -> None:
+    # The best-placed SMEs are all Spanish like the required member; the only other SME is a
+    # stranger in France. Three countries with one SME need it in the searched pool.
+    profiles = [
+        OrgProfile(1, "Uni ES", "university", (), "ES"),
+        *(OrgProfile(i, f"SME ES {i}", "sme", (), "ES") for i in (2, 3, 4)),
+        OrgProfile(5, "SME FR", "sme", (), "FR"),
+        OrgProfile(6, "Uni DE", "university", (), "DE"),
+        OrgProfile(7, "Uni FR", "university", (), "FR"),
+        *(OrgProfile(i, f"Uni ES {i}", "university", (), "ES") for i in range(8, 14)),
+    ]
+    links = [(1, 2, 3, 4), (1, 2, 3, 4), (1, 6), (1, 7), (1, *range(8, 14))]
+    state = _state(profiles, links)
+    rules = ConsortiumRules(
+        min_size=3,
+        max_size=3,
+        min_countries=3,
+        roles=(RoleRule("sme"), RoleRule("university", 2)),
+        must_include=(1,),
+    )
+    search = _search(rules, call_vector=None, alternatives=1, pool_size=6)
+    best = suggest_consortia(state, search).consortia[0]
+    assert {m.organisation.id for m in best.members} == {1, 5, 6}
+    assert all(check.satisfied for check in best.rules)
