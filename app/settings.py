@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         description="Requests that may wait for their turn; beyond that 503 with Retry-After.",
     )
     queue_timeout_s: float = Field(
-        default=1.0,
+        default=5.0,
         gt=0,
         le=3600,
         description="Longest a request waits for its turn before 503 with Retry-After.",
