@@ -145,10 +145,12 @@ def _candidates(
 
 
 def popular_candidates(snapshot: GraphSnapshot, k: int, exclude: np.ndarray) -> np.ndarray:
-    """The ``k`` best-connected organisations not in ``exclude``: a fallback that gives
-    newcomers without text or links someone active to meet."""
+    """The ``k + len(exclude)`` best-connected organisations, minus ``exclude``: at least
+    ``k`` active organisations for newcomers without text or links, and more for organisations
+    whose own partners are not among the best connected (measured: capping at ``k`` cost
+    recall@50 against exhaustive scoring 0.80 -> 0.73, scripts/bench_rerank.py at 10k)."""
     ranked = snapshot.ids_by_degree()[: k + len(exclude)]
-    return np.asarray(ranked[~np.isin(ranked, exclude)][:k], dtype=np.int64)
+    return np.asarray(ranked[~np.isin(ranked, exclude)], dtype=np.int64)
 
 
 def score_columns(
