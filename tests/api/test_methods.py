@@ -26,9 +26,11 @@ async def unlimited(
     """An admin client without a rate limit: the walk below sends some 300 requests at once."""
     settings = make_settings(store_url, tmp_path, rate_limit_per_second=0)
     app = create_app(settings, encoder=hashing_encoder)
-    async with LifespanManager(app, startup_timeout=120) as manager:
-        async with await Service(app, manager.app).client("admin") as http:
-            yield http
+    async with (
+        LifespanManager(app, startup_timeout=120) as manager,
+        await Service(app, manager.app).client("admin") as http,
+    ):
+        yield http
 
 
 async def test_every_path_answers_an_unsupported_method_with_405_and_its_allow_header(
