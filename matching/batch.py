@@ -35,7 +35,7 @@ from embeddings import VectorIndex
 from embeddings.index import dot_rows
 from graph import UNREACHABLE_HOPS, GraphSnapshot, ProximityFeatures
 from matching import ranker
-from matching.catalog import Catalog, OrgProfile
+from matching.catalog import Catalog, OrgProfile, item_positions
 from matching.diversity import profile_similarity
 from matching.explanation import explain
 from matching.features import (
@@ -862,11 +862,7 @@ class _PackedItems:
         safe = np.where(rows >= 0, rows, 0)
         starts = self._ptr[safe]
         counts = np.where(rows >= 0, self._ptr[safe + 1] - starts, 0)
-        offsets = np.cumsum(counts) - counts
-        positions = np.arange(int(counts.sum()), dtype=np.int64) + np.repeat(
-            starts - offsets, counts
-        )
-        return self._items[positions], counts
+        return self._items[item_positions(starts, counts)], counts
 
 
 def _proximity(

@@ -126,7 +126,7 @@ class ItemMatrix:
         span = old_span.copy()
         rows = np.flatnonzero(span[:, 1] > 0)
         counts = span[rows, 1]
-        positions = _item_positions(span[rows, 0], counts)
+        positions = item_positions(span[rows, 0], counts)
         vectors = np.zeros((capacity, self._dim), dtype=np.float32)
         vectors[: len(positions)] = old_vectors[positions]
         span[rows, 0] = np.cumsum(counts) - counts
@@ -140,10 +140,10 @@ class ItemMatrix:
         vectors, span = self._data  # one consistent pair
         picked = span[np.where(rows >= 0, rows, 0)]
         counts = np.where(rows >= 0, picked[:, 1], 0)
-        return vectors[_item_positions(picked[:, 0], counts)], counts
+        return vectors[item_positions(picked[:, 0], counts)], counts
 
 
-def _item_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+def item_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The positions ``start .. start + count - 1`` of every span, concatenated."""
     offsets = np.cumsum(counts) - counts
     positions: np.ndarray = np.arange(int(counts.sum()), dtype=np.int64)
