@@ -817,10 +817,10 @@ def _features(
     }
     cand_rows = batch.rows_of(cands)
     cols["offer_fit"] = best_item_fit(
-        profile.seek_vectors, *_PackedItems(batch.offer_items, batch.offer_ptr).gather(cand_rows)
+        profile.seek_vectors, _PackedItems(batch.offer_items, batch.offer_ptr), cand_rows
     )
     cols["need_fit"] = best_item_fit(
-        profile.offer_vectors, *_PackedItems(batch.seek_items, batch.seek_ptr).gather(cand_rows)
+        profile.offer_vectors, _PackedItems(batch.seek_items, batch.seek_ptr), cand_rows
     )
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
     prox = _proximity(batch, q, flow, scratch, hub_walks)

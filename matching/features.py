@@ -5,6 +5,7 @@ cross-sector / cross-region terms. One column per feature name, aligned with the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -45,24 +46,32 @@ def reciprocal_fit(offer_fit: np.ndarray, need_fit: np.ndarray) -> np.ndarray:
     return np.asarray(np.divide(2 * a * b, total, out=np.zeros_like(total), where=total > 0))
 
 
+class ItemSource(Protocol):
+    """Per-row item vectors, gathered for many rows at once (``ItemMatrix`` and the batch's
+    packed copy)."""
+
+    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+
 def best_item_fit(
-    query_items: np.ndarray | None, items: np.ndarray, counts: np.ndarray
+    query_items: np.ndarray | None, source: ItemSource, rows: np.ndarray
 ) -> np.ndarray:
-    """Per candidate, the best cosine between any of the query's items (e.g. its needs) and any
-    of the candidate's items (e.g. its offers): one precise match is what makes a meeting
-    worth having, and averaging items would dilute it.
+    """Per candidate row, the best cosine between any of the query's items (e.g. its needs)
+    and any of the candidate's items (e.g. its offers): one precise match is what makes a
+    meeting worth having, and averaging items would dilute it. Unknown rows (-1) and
+    candidates without items get 0; nothing is gathered when the query has no items.
 
-    ``items`` holds every candidate's item vectors concatenated in candidate order and
-    ``counts`` how many each has (``ItemMatrix.gather``); a candidate without items gets 0.
-
-    >>> q = np.array([[1.0, 0.0]])
-    >>> items = np.array([[0.0, 1.0], [0.6, 0.8]])  # candidate a's two offers; b has none
-    >>> best_item_fit(q, items, np.array([2, 0])).tolist()
-    [0.6, 0.0]
+    >>> from matching.catalog import ItemMatrix
+    >>> offers = ItemMatrix(2)
+    >>> offers.set(0, np.array([[0.0, 1.0], [0.6, 0.8]], dtype=np.float32))  # row 1 has none
+    >>> best_item_fit(np.array([[1.0, 0.0]]), offers, np.array([0, 1, -1])).round(3).tolist()
+    [0.6, 0.0, 0.0]
     """
-    n = len(counts)
-    out = np.zeros(n, dtype=np.float64)
-    if query_items is None or len(query_items) == 0 or len(items) == 0:
+    out = np.zeros(len(rows), dtype=np.float64)
+    if query_items is None or len(query_items) == 0 or len(rows) == 0:
+        return out
+    items, counts = source.gather(rows)
+    if len(items) == 0:
         return out
     best_per_item = (items @ query_items.T).max(axis=1)
     has = counts > 0
@@ -93,9 +102,9 @@ def compute_features(
     cols: dict[str, np.ndarray] = {
         "text_similarity": sim("profile", qvec.profile),
         # The candidate offers what the query seeks ...
-        "offer_fit": best_item_fit(query.seek_vectors, *catalog.offer_items.gather(rows)),
+        "offer_fit": best_item_fit(query.seek_vectors, catalog.offer_items, rows),
         # ... and seeks what the query offers.
-        "need_fit": best_item_fit(query.offer_vectors, *catalog.seek_items.gather(rows)),
+        "need_fit": best_item_fit(query.offer_vectors, catalog.seek_items, rows),
     }
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
 
