@@ -200,13 +200,7 @@ async def erase_organisation(
     erase_from_runs = _ranking_eraser()
     async with ctx.db.write_lock:
         async with ctx.db.sessions() as session, session.begin():
-            org = await session.get(m.Organisation, org_id)
-            if org is None or not _may_read_organisation(principal, org):
-                raise NotFound(f"organisation {org_id} does not exist")
-            if not (principal.is_admin or _owning_staff(principal, org.tenant)):
-                raise Forbidden(
-                    f"only admin and the staff of its cluster may erase organisation {org_id}"
-                )
+            org = await _organisation_for_staff(session, principal, org_id, "erase")
             tenant = org.tenant
             persons = list(
                 (
@@ -357,6 +351,21 @@ async def _blocked_is_conflict(kind: str, subject_id: int) -> AsyncIterator[None
         ) from None
 
 
+async def _organisation_for_staff(
+    session: AsyncSession, principal: Principal, org_id: int, action: str
+) -> m.Organisation:
+    """The organisation, if the caller may ``action`` (erase, export) it: 404 when it is
+    missing or out of sight, 403 for a key that sees it but is not its cluster's staff."""
+    org = await session.get(m.Organisation, org_id)
+    if org is None or not _may_read_organisation(principal, org):
+        raise NotFound(f"organisation {org_id} does not exist")
+    if not (principal.is_admin or _owning_staff(principal, org.tenant)):
+        raise Forbidden(
+            f"only admin and the staff of its cluster may {action} organisation {org_id}"
+        )
+    return org
+
+
 def _may_read_organisation(principal: Principal, org: m.Organisation) -> bool:
     return can_read_organisation(principal, {"id": org.id, "tenant": org.tenant})
 
@@ -440,13 +449,7 @@ async def export_organisation(
     async def find(session: AsyncSession) -> _Found:
         # Inside the writer lock nothing changes between this read and the transaction's.
         records = await load_organisations(ctx.db, [org_id])
-        org_row = await session.get(m.Organisation, org_id)
-        if org_row is None or not _may_read_organisation(principal, org_row):
-            raise NotFound(f"organisation {org_id} does not exist")
-        if not (principal.is_admin or _owning_staff(principal, org_row.tenant)):
-            raise Forbidden(
-                f"only admin and the staff of its cluster may export organisation {org_id}"
-            )
+        org_row = await _organisation_for_staff(session, principal, org_id, "export")
         persons = (
             await session.scalars(
                 select(m.Person).where(m.Person.organisation_id == org_id).order_by(m.Person.id)
