@@ -35,7 +35,7 @@ from embeddings import VectorIndex
 from embeddings.index import dot_rows
 from graph import UNREACHABLE_HOPS, GraphSnapshot, ProximityFeatures
 from matching import ranker
-from matching.catalog import Catalog, OrgProfile, item_positions
+from matching.catalog import Catalog, ItemMatrix, OrgProfile, item_positions
 from matching.diversity import profile_similarity
 from matching.explanation import explain
 from matching.features import (
@@ -113,6 +113,26 @@ class SpaceArrays:
         return self._ivf
 
 
+class _PackedItems:
+    """Item vectors packed by catalogue row (``items[ptr[r]:ptr[r + 1]]``), read like
+    :class:`~matching.catalog.ItemMatrix`."""
+
+    def __init__(self, items: npt.NDArray[np.float32], ptr: IntArray) -> None:
+        self._items, self._ptr = items, ptr
+
+    @classmethod
+    def copy_of(cls, source: ItemMatrix, rows: IntArray) -> _PackedItems:
+        """The items of catalogue ``rows``, packed in that order."""
+        items, counts = source.gather(rows)
+        return cls(np.ascontiguousarray(items), np.concatenate(([0], np.cumsum(counts))))
+
+    def gather(self, rows: IntArray) -> tuple[npt.NDArray[np.float32], IntArray]:
+        safe = np.where(rows >= 0, rows, 0)
+        starts = self._ptr[safe]
+        counts = np.where(rows >= 0, self._ptr[safe + 1] - starts, 0)
+        return self._items[item_positions(starts, counts)], counts
+
+
 @dataclass
 class BatchState:
     """Everything :func:`rank_chunk` reads, as arrays (picklable; treat as read-only)."""
@@ -123,10 +143,8 @@ class BatchState:
     country_code: npt.NDArray[np.int16]
     sector_masks: IntArray
     country_codes: dict[str, int]
-    offer_items: npt.NDArray[np.float32]
-    offer_ptr: IntArray
-    seek_items: npt.NDArray[np.float32]
-    seek_ptr: IntArray
+    offer_items: _PackedItems
+    seek_items: _PackedItems
     spaces: dict[str, SpaceArrays]
     snapshot: GraphSnapshot
     scorer: LinearScorer
@@ -186,8 +204,6 @@ def prepare(state: MatchingState) -> BatchState:
     if len(profiles) != len(row_ids):
         raise RuntimeError("the catalogue changed while it was being copied")
     snapshot = state.snapshot()
-    offer_items, offer_ptr = _stack_items(profiles, "offer_vectors", state.vectors["profile"].dim)
-    seek_items, seek_ptr = _stack_items(profiles, "seek_vectors", state.vectors["profile"].dim)
     order = np.argsort(row_ids, kind="stable")
     # The same expressions as GraphSnapshot's private caches, so the features match bit for bit.
     with np.errstate(divide="ignore"):
@@ -204,10 +220,8 @@ def prepare(state: MatchingState) -> BatchState:
         country_code=catalog.country_code[rows].copy(),
         sector_masks=catalog.sector_masks[rows].copy(),
         country_codes={p.country: catalog.country_code_of(p.country) for p in profiles},
-        offer_items=offer_items,
-        offer_ptr=offer_ptr,
-        seek_items=seek_items,
-        seek_ptr=seek_ptr,
+        offer_items=_PackedItems.copy_of(catalog.offer_items, rows),
+        seek_items=_PackedItems.copy_of(catalog.seek_items, rows),
         spaces={space: SpaceArrays(state.vectors[space]) for space in VECTOR_SPACES},
         snapshot=snapshot,
         scorer=state.scorer,
@@ -218,17 +232,6 @@ def prepare(state: MatchingState) -> BatchState:
         _sorted_ids=row_ids[order],
         _sorted_rows=order.astype(np.int64),
     )
-
-
-def _stack_items(
-    profiles: Sequence[OrgProfile], attribute: str, dim: int
-) -> tuple[npt.NDArray[np.float32], IntArray]:
-    mats = [getattr(p, attribute) for p in profiles]
-    lengths = np.array([0 if m is None else len(m) for m in mats], dtype=np.int64)
-    ptr = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
-    present = [m for m in mats if m is not None and len(m)]
-    items = np.concatenate(present) if present else np.zeros((0, dim), dtype=np.float32)
-    return items, ptr
 
 
 def _lookup(sorted_keys: IntArray, values: IntArray, keys: IntArray) -> IntArray:
@@ -733,8 +736,8 @@ class _CatalogView:
         self.sector_masks = batch.sector_masks
         self.country_code = batch.country_code
         self.kind_code = batch.kind_code
-        self.offer_items = _PackedItems(batch.offer_items, batch.offer_ptr)
-        self.seek_items = _PackedItems(batch.seek_items, batch.seek_ptr)
+        self.offer_items = batch.offer_items
+        self.seek_items = batch.seek_items
 
     def profiles(self, org_ids: IntArray) -> list[OrgProfile | None]:
         profiles = self._batch.profiles
@@ -816,12 +819,8 @@ def _features(
         else np.asarray(space.similarity(vec, cands), dtype=np.float64)
     }
     cand_rows = batch.rows_of(cands)
-    cols["offer_fit"] = best_item_fit(
-        profile.seek_vectors, _PackedItems(batch.offer_items, batch.offer_ptr), cand_rows
-    )
-    cols["need_fit"] = best_item_fit(
-        profile.offer_vectors, _PackedItems(batch.seek_items, batch.seek_ptr), cand_rows
-    )
+    cols["offer_fit"] = best_item_fit(profile.seek_vectors, batch.offer_items, cand_rows)
+    cols["need_fit"] = best_item_fit(profile.offer_vectors, batch.seek_items, cand_rows)
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
     prox = _proximity(batch, q, flow, scratch, hub_walks)
     for name in ProximityFeatures.feature_names:
@@ -849,20 +848,6 @@ def _features(
         np.float64
     )
     return cols
-
-
-class _PackedItems:
-    """Item vectors packed by catalogue row (``items[ptr[r]:ptr[r + 1]]``), read like
-    :class:`~matching.catalog.ItemMatrix`."""
-
-    def __init__(self, items: npt.NDArray[np.float32], ptr: IntArray) -> None:
-        self._items, self._ptr = items, ptr
-
-    def gather(self, rows: IntArray) -> tuple[npt.NDArray[np.float32], IntArray]:
-        safe = np.where(rows >= 0, rows, 0)
-        starts = self._ptr[safe]
-        counts = np.where(rows >= 0, self._ptr[safe + 1] - starts, 0)
-        return self._items[item_positions(starts, counts)], counts
 
 
 def _proximity(

@@ -195,7 +195,7 @@ class Catalog:
             if old is not None:
                 column[: len(old)] = old
             setattr(self, name, column)
-        if hasattr(self, "_profile_at") and len(self._profile_at) < capacity:
+        if len(self._profile_at) < capacity:
             profile_at = np.empty(capacity, dtype=object)
             profile_at[: len(self._profile_at)] = self._profile_at
             self._profile_at = profile_at
