@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from app.services.importer import import_batch, read_json
 from app.services.keys import count_api_keys, create_api_key
 from app.settings import Settings
 from embeddings import Encoder
+from graph.kernels import warm_up as warm_up_graph_kernels
 
 log = logging.getLogger("multihelix")
 
@@ -95,7 +97,11 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         # CPU spent in one 50 x 384 product under load). One BLAS thread per caller; the model
         # keeps torch's own pool.
         threadpool_limits(limits=1, user_api="blas")
+        # The graph kernels compile on first use (a few seconds; a fraction of one with the
+        # on-disk cache): here, beside loading the store, not in the first request.
+        compiled = asyncio.create_task(asyncio.to_thread(warm_up_graph_kernels))
         async with open_service(settings, encoder=encoder) as ctx:
+            await compiled
             if settings.load_demo_data and len(ctx.derived.state.catalog) == 0:
                 await load_demo(ctx)
             if await count_api_keys(ctx.db) == 0:

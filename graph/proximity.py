@@ -9,6 +9,14 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from graph.kernels import (
+    PROXIMITY_COLUMNS,
+    hub_walk_table,
+    proximity_rows,
+    scratch,
+    two_step_flow,
+)
+
 __all__ = ["UNREACHABLE_HOPS", "GraphSnapshot", "ProximityFeatures"]
 
 FloatArray = npt.NDArray[np.float64]
@@ -19,6 +27,12 @@ _ArrayT = TypeVar("_ArrayT", bound=np.ndarray[Any, Any])
 
 UNREACHABLE_HOPS: Final = 4
 """``hop_distance`` for "4 or more hops, or not connected at all"."""
+
+HUB_COUNT: Final = 64
+HUB_MIN_DEGREE: Final = 64
+"""At most ``HUB_COUNT`` organisations with at least ``HUB_MIN_DEGREE`` partners get their
+three-step walks from a table (``GraphSnapshot.hub_walk_table``: n x 64 floats, 51 MB at 100k
+organisations): they are in almost every query's candidates, and their rows are the longest."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +86,9 @@ class GraphSnapshot:
     __slots__ = (
         "_adjacency",
         "_by_degree",
+        "_hub_slot",
+        "_hub_table",
+        "_hubs",
         "_indices",
         "_indptr",
         "_inv_degree",
@@ -103,8 +120,9 @@ class GraphSnapshot:
             raise ValueError("node_ids must be store keys in [0, 2**31)")
         adjacency.sum_duplicates()  # canonical: sorted column indices, no duplicates
         self._adjacency = adjacency
-        self._memo: tuple[int, FloatArray] | None = None
+        self._memo: tuple[int, tuple[FloatArray, IntArray]] | None = None
         self._by_degree: IntArray | None = None
+        self._hub_table: FloatArray | None = None
         # Organisation ids are the store's dense integer keys: one array index finds a row.
         self._row_by_id = np.full(int(node_ids[-1]) + 1 if n else 0, -1, dtype=np.int32)
         self._row_by_id[np.asarray(node_ids, dtype=np.int64)] = np.arange(n, dtype=np.int32)
@@ -124,6 +142,12 @@ class GraphSnapshot:
             self._inv_log_degree = _frozen(np.where(deg > 1, 1.0 / log_deg, 0.0))
             self._inv_strength = _frozen(np.where(self.strength > 0, 1.0 / self.strength, 0.0))
             self._inv_sqrt_strength = _frozen(np.sqrt(self._inv_strength))
+        # The best-connected organisations: their walks from a query come from a table.
+        top = np.argsort(-self.degree, kind="stable")[:HUB_COUNT]
+        self._hubs = _frozen(np.sort(top[self.degree[top] >= HUB_MIN_DEGREE]).astype(np.int64))
+        self._hub_slot = np.full(n, -1, dtype=np.int32)
+        self._hub_slot[self._hubs] = np.arange(len(self._hubs), dtype=np.int32)
+        self._hub_slot.flags.writeable = False
 
     @classmethod
     def from_edges(
@@ -277,80 +301,24 @@ class GraphSnapshot:
     def _fill_proximity(
         self, q: int, cand_rows: IntArray, slots: npt.NDArray[np.intp], out: dict[str, FloatArray]
     ) -> None:
-        unique_rows, back = np.unique(cand_rows, return_inverse=True)
-        k = len(unique_rows)
-        q_partners, q_weights = self._neighbourhood(q)
-        candidate_adjacency = self._adjacency[unique_rows]
-
-        slot, partner, weight_qw, weight_wc = self._shared_partners(
-            q_partners, q_weights, unique_rows, candidate_adjacency
+        values = proximity_rows(
+            self._indptr,
+            self._indices,
+            self._weights,
+            self._inv_log_degree,
+            self._inv_degree,
+            self._inv_strength,
+            self._inv_sqrt_strength,
+            self._hub_slot,
+            self.hub_walk_table(),
+            q,
+            *self.resource_flow(q),
+            cand_rows,
+            float(UNREACHABLE_HOPS),
+            *scratch(len(self.node_ids)),
         )
-        common = np.bincount(slot, minlength=k).astype(np.float64)
-        adamic_adar = _sum_by(slot, self._inv_log_degree[partner], k)
-        resource = _sum_by(slot, self._inv_degree[partner], k)
-        weighted = _sum_by(slot, weight_qw * weight_wc * self._inv_strength[partner], k)
-
-        # With s = strength^-1/2: S^3[q, c] = s_c * sum_b A[c, b] * z_b, where
-        # z_b = s_q * s_b^2 * flow_b and flow = A[q] D^-1 A is the two-step resource flow that
-        # `expand` ranks by. So: one sweep from q's partners, one product over candidate rows.
-        s = self._inv_sqrt_strength
-        z = self.resource_flow(q) * self._inv_strength
-        z *= s[q]
-        paths3 = s[unique_rows] * np.asarray(candidate_adjacency @ z, dtype=np.float64)
-
-        # Weights are > 0, so paths3 > 0 exactly when some walk of length 3 reaches c.
-        hops = np.where(paths3 > 0, 3.0, float(UNREACHABLE_HOPS))
-        hops[common > 0] = 2.0
-        hops[_contains(q_partners, unique_rows)] = 1.0
-
-        for name, values in (
-            ("common_partners", common),
-            ("adamic_adar", adamic_adar),
-            ("resource_allocation", resource),
-            ("weighted_ra", weighted),
-            ("paths3", paths3),
-            ("hop_distance", hops),
-        ):
-            out[name][slots] = values[back]
-
-    def _shared_partners(
-        self,
-        q_partners: npt.NDArray[np.intp],
-        q_weights: FloatArray,
-        cand_rows: IntArray,
-        candidate_adjacency: sp.csr_array,
-    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], FloatArray, FloatArray]:
-        """Every path ``q - w - c``: (candidate slot, w, A[q, w], A[w, c]).
-
-        Read from the query's partners' rows or from the candidates' rows, whichever holds
-        fewer entries: a typical query next to hub candidates, or a hub query next to typical
-        candidates, each stay cheap.
-        """
-        n = len(self.node_ids)
-        if self.degree[q_partners].sum() <= candidate_adjacency.nnz:
-            partner_rows = self._adjacency[q_partners]
-            slot_of = np.full(n, -1, dtype=np.intp)
-            slot_of[cand_rows] = np.arange(len(cand_rows))
-            entry_slot = slot_of[partner_rows.indices]
-            hit = np.flatnonzero(entry_slot >= 0)
-            local = np.searchsorted(partner_rows.indptr, hit, side="right") - 1
-            return (
-                entry_slot[hit],
-                q_partners[local],
-                q_weights[local],
-                np.asarray(partner_rows.data[hit], dtype=np.float64),
-            )
-        partner_weight = np.zeros(n)
-        partner_weight[q_partners] = q_weights
-        entry_weight = partner_weight[candidate_adjacency.indices]
-        hit = np.flatnonzero(entry_weight > 0)
-        slot = np.searchsorted(candidate_adjacency.indptr, hit, side="right") - 1
-        return (
-            slot,
-            np.asarray(candidate_adjacency.indices[hit], dtype=np.intp),
-            entry_weight[hit],
-            np.asarray(candidate_adjacency.data[hit], dtype=np.float64),
-        )
+        for column, name in enumerate(PROXIMITY_COLUMNS):
+            out[name][slots] = values[:, column]
 
     def _step(self, rows: npt.NDArray[np.intp], mass: FloatArray) -> FloatArray:
         """Dense ``sum_a mass[a] * A[rows[a], :]``: one step of weighted flow from ``rows``."""
@@ -378,11 +346,9 @@ class GraphSnapshot:
         if q < 0 or limit <= 0 or self.degree[q] == 0:
             return empty
         q_partners = self._neighbourhood(q)[0]
-        flow2 = self.resource_flow(q)
-        is_two = flow2 > 0
-        is_two[q] = False
-        is_two[q_partners] = False
-        two = np.flatnonzero(is_two)
+        flow2, reached = self.resource_flow(q)
+        two = np.sort(reached)
+        two = two[(two != q) & ~_contains(q_partners, two)]
         picked = _top(two, flow2[two], limit)
         if len(picked) == limit:
             return self.node_ids[picked], flow2[picked]
@@ -397,9 +363,22 @@ class GraphSnapshot:
         rows = np.concatenate((picked, more))
         return self.node_ids[rows], np.concatenate((flow2[picked], flow3[more]))
 
-    def resource_flow(self, q: int) -> FloatArray:
-        """Dense ``A[q] @ D^-1 A`` for graph row ``q``: how much of q's tie weight reaches each
-        node in two steps.
+    def hub_walk_table(self) -> FloatArray:
+        """``(A D^-1 A)[:, hubs]`` for the ``HUB_COUNT`` best-connected organisations (those with
+        at least ``HUB_MIN_DEGREE`` partners): built on first use, then shared by every query
+        on this snapshot (a lost race only builds it twice)."""
+        table = self._hub_table
+        if table is None:
+            table = hub_walk_table(
+                self._indptr, self._indices, self._weights, self._inv_strength, self._hubs
+            )
+            table.flags.writeable = False
+            self._hub_table = table
+        return table
+
+    def resource_flow(self, q: int) -> tuple[FloatArray, IntArray]:
+        """Dense ``A[q] @ D^-1 A`` for graph row ``q`` (how much of q's tie weight reaches each
+        node in two steps), and the rows it reaches (unordered).
 
         Both ``expand`` and ``proximity`` start from it, and the ranker calls them for the same
         query back to back, so the latest one is kept (read-only; a lost race only recomputes).
@@ -407,11 +386,13 @@ class GraphSnapshot:
         memo = self._memo
         if memo is not None and memo[0] == q:
             return memo[1]
-        q_partners, q_weights = self._neighbourhood(q)
-        flow = self._step(q_partners, q_weights * self._inv_strength[q_partners])
+        flow, reached = two_step_flow(
+            self._indptr, self._indices, self._weights, self._inv_strength, q
+        )
         flow.flags.writeable = False
-        self._memo = (q, flow)
-        return flow
+        reached.flags.writeable = False
+        self._memo = (q, (flow, reached))
+        return flow, reached
 
     def bridges(self, query_id: int, candidate_id: int, limit: int = 3) -> list[int]:
         """Organisations that best explain how the query reaches the candidate, strongest first.

@@ -6,10 +6,10 @@ organisation (a test checks it on samples). What is shared and what is batched:
 
 - shared as is: the candidate rules and limits (``EXHAUSTIVE_LIMIT``, ``TEXT_CANDIDATES``, ...),
   ``reciprocal_fit``, ``profile_similarity``, the scorer (``score_columns``) and the explanations;
-- batched, same arithmetic in the same order: graph proximity (one sparse product gives every
-  query's two-step flow instead of a dense pass over all organisations per query), best item fit
-  (item vectors gathered from one matrix), maximal marginal relevance (one vectorised loop for a
-  group of queries);
+- called per organisation: ``compute_features`` itself (its graph sweeps are compiled loops,
+  graph/kernels.py) and ``GraphSnapshot.expand``, reading the batch's arrays;
+- batched, same arithmetic in the same order: maximal marginal relevance (one vectorised loop
+  for a group of queries);
 - batched with BLAS matrix-matrix products instead of one matrix-vector product per query: the
   text-candidate searches. Scores can then differ in the last float32 bit, which can only swap
   two candidates whose similarities are equal to ~1e-7 at the 100th place.
@@ -29,11 +29,10 @@ from typing import Any, cast
 import faiss
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
 
 from embeddings import VectorIndex
 from embeddings.index import dot_rows
-from graph import UNREACHABLE_HOPS, GraphSnapshot, ProximityFeatures
+from graph import GraphSnapshot
 from matching import ranker
 from matching.catalog import Catalog, ItemMatrix, OrgProfile, item_positions
 from matching.diversity import profile_similarity
@@ -41,9 +40,7 @@ from matching.explanation import explain
 from matching.features import (
     VECTOR_SPACES,
     QueryVectors,
-    best_item_fit,
     compute_features,
-    reciprocal_fit,
 )
 from matching.ranker import MatchingState, MatchQuery, ScoredMatch, UnknownOrganisation
 from matching.scoring import LinearScorer
@@ -58,9 +55,6 @@ SCORE_PARTS: tuple[str, ...] = ("text_score", "graph_score", "preference_bonus")
 _SEARCH_BATCH = 256  # queries per matrix product: bounds the (queries x vectors) score block
 _MMR_GROUP = 32  # queries diversified together: bounds the (group, pool, pool) block
 _IVF_GROUP = 16
-_HUB_COUNT = 64  # best-connected organisations given the fast path (popular candidates)
-_HUB_MIN_DEGREE = 64
-_HUB_BLOCK = 64  # queries per hub product: bounds the (nodes x queries) block
 
 
 # -- the read-only batch snapshot -----------------------------------------------------------
@@ -148,13 +142,8 @@ class BatchState:
     spaces: dict[str, SpaceArrays]
     snapshot: GraphSnapshot
     scorer: LinearScorer
-    inv_degree: FloatArray
-    inv_log_degree: FloatArray
-    inv_strength: FloatArray
-    inv_sqrt_strength: FloatArray
     _sorted_ids: IntArray = field(repr=False)
     _sorted_rows: IntArray = field(repr=False)
-    _hubs: dict[int, _Hubs] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:
         return len(self.row_ids)
@@ -162,37 +151,6 @@ class BatchState:
     def rows_of(self, ids: IntArray) -> IntArray:
         """Position of each id in ``row_ids`` (-1 for unknown ids)."""
         return _lookup(self._sorted_ids, self._sorted_rows, ids)
-
-    def hubs(self) -> _Hubs:
-        found = self._hubs.get(0)
-        if found is None:
-            found = self._hubs[0] = _Hubs.of(self.snapshot)
-        return found
-
-
-@dataclass
-class _Hubs:
-    """The best-connected organisations' adjacency rows, for lookups and one batched product."""
-
-    rows: IntArray  # graph rows, ascending
-    index_of: npt.NDArray[np.int32]  # per graph row: its position in ``rows``, or -1
-    keys: IntArray  # position * nodes + column of every entry, ascending
-    weights: FloatArray  # aligned with keys
-    matrix: sp.csr_array  # the rows of the adjacency
-
-    @classmethod
-    def of(cls, snapshot: GraphSnapshot) -> _Hubs:
-        degree = snapshot.degree
-        n = len(degree)
-        top = np.argsort(-degree, kind="stable")[:_HUB_COUNT]
-        rows = np.sort(top[degree[top] >= _HUB_MIN_DEGREE]).astype(np.int64)
-        index_of = np.full(n, -1, dtype=np.int32)
-        index_of[rows] = np.arange(len(rows), dtype=np.int32)
-        matrix = sp.csr_array(snapshot.adjacency[rows]) if len(rows) else sp.csr_array((0, n))
-        matrix.sort_indices()
-        lengths = np.diff(matrix.indptr).astype(np.int64)
-        keys = np.repeat(np.arange(len(rows), dtype=np.int64), lengths) * n + matrix.indices
-        return cls(rows, index_of, keys.astype(np.int64), matrix.data.astype(np.float64), matrix)
 
 
 def prepare(state: MatchingState) -> BatchState:
@@ -205,14 +163,6 @@ def prepare(state: MatchingState) -> BatchState:
         raise RuntimeError("the catalogue changed while it was being copied")
     snapshot = state.snapshot()
     order = np.argsort(row_ids, kind="stable")
-    # The same expressions as GraphSnapshot's private caches, so the features match bit for bit.
-    with np.errstate(divide="ignore"):
-        deg = snapshot.degree.astype(np.float64)
-        log_deg = np.log(deg)
-        inv_degree = np.where(deg > 0, 1.0 / deg, 0.0)
-        inv_log_degree = np.where(deg > 1, 1.0 / log_deg, 0.0)
-        inv_strength = np.where(snapshot.strength > 0, 1.0 / snapshot.strength, 0.0)
-        inv_sqrt_strength = np.sqrt(inv_strength)
     return BatchState(
         row_ids=row_ids,
         profiles=profiles,
@@ -225,10 +175,6 @@ def prepare(state: MatchingState) -> BatchState:
         spaces={space: SpaceArrays(state.vectors[space]) for space in VECTOR_SPACES},
         snapshot=snapshot,
         scorer=state.scorer,
-        inv_degree=inv_degree,
-        inv_log_degree=inv_log_degree,
-        inv_strength=inv_strength,
-        inv_sqrt_strength=inv_sqrt_strength,
         _sorted_ids=row_ids[order],
         _sorted_rows=order.astype(np.int64),
     )
@@ -348,9 +294,7 @@ def to_matches(
 class _Query:
     org_id: int
     row: int  # in BatchState.row_ids
-    node: int  # graph row, -1 when not in the graph
-    partners: npt.NDArray[np.intp]  # graph rows of its direct partners, ascending
-    partner_weights: FloatArray
+    partners: IntArray  # ids of its direct partners, ascending
     exclude: IntArray  # ids never suggested
     vectors: dict[str, npt.NDArray[np.float32] | None]
     candidates: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
@@ -360,28 +304,18 @@ def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_
     rows = batch.rows_of(ids)
     if np.any(rows < 0):
         raise UnknownOrganisation(int(ids[np.flatnonzero(rows < 0)[0]]))
-    snap = batch.snapshot
-    adjacency = snap.adjacency
-    nodes = snap.index_of(ids)
     queries: list[_Query] = []
-    for org_id, row, node in zip(ids.tolist(), rows.tolist(), nodes.tolist(), strict=True):
-        if node >= 0:
-            start, end = adjacency.indptr[node], adjacency.indptr[node + 1]
-            partners = np.asarray(adjacency.indices[start:end], dtype=np.intp)
-            weights = np.asarray(adjacency.data[start:end], dtype=np.float64)
-        else:
-            partners, weights = np.zeros(0, dtype=np.intp), np.zeros(0)
-        direct = snap.node_ids[partners]
+    for org_id, row in zip(ids.tolist(), rows.tolist(), strict=True):
+        partners = batch.snapshot.direct_partners(org_id)
         exclude = np.array([org_id], dtype=np.int64)
         if not query.include_existing:
-            exclude = np.concatenate((exclude, direct)).astype(np.int64)
+            exclude = np.concatenate((exclude, partners)).astype(np.int64)
         vectors = {}
         for space in VECTOR_SPACES:
             arrays = batch.spaces[space]
             slot = int(arrays.slots_of(np.array([org_id], dtype=np.int64))[0])
             vectors[space] = arrays.vectors[slot].copy() if slot >= 0 else None
-        queries.append(_Query(org_id, row, node, partners, weights, exclude, vectors))
-
+        queries.append(_Query(org_id, row, partners, exclude, vectors))
     return queries
 
 
@@ -397,20 +331,17 @@ def score_pairs(
     taken ``chunk_size`` at a time: their two-step flows are what takes memory."""
     ordered = sorted(candidates)
     out: dict[int, FloatArray] = {}
-    scratch = np.zeros(len(batch.snapshot.node_ids))
     for start in range(0, len(ordered), chunk_size):
         ids = np.array(ordered[start : start + chunk_size], dtype=np.int64)
-        queries = _make_queries(batch, ids, query)
-        flows = _two_step_flows(batch, queries)
-        walks = _hub_walks(batch, queries, flows)
-        for q in queries:
+        for q in _make_queries(batch, ids, query):
             wanted = np.asarray(candidates[q.org_id], dtype=np.int64)
             allowed = ~np.isin(wanted, q.exclude) & (batch.rows_of(wanted) >= 0)
             q.candidates = wanted[allowed]
             values = np.full(len(wanted), -np.inf)
             if len(q.candidates):
-                cols = _features(batch, q, flows.get(q.node), scratch, walks.get(q.node))
-                scores, _, _ = ranker.score_columns(batch.scorer, cols, query.cross_preference)
+                scores, _, _ = ranker.score_columns(
+                    batch.scorer, _features(batch, q), query.cross_preference
+                )
                 values[allowed] = scores
             out[q.org_id] = values
     return out
@@ -427,25 +358,12 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
         raise ValueError("rank_chunk ranks the unfiltered query only; use rank_partners")
     ids = np.asarray(list(dict.fromkeys(int(i) for i in org_ids)), dtype=np.int64)
     queries = _make_queries(batch, ids, query)
-    snap = batch.snapshot
-    flows = _two_step_flows(batch, queries)
-    _generate_candidates(batch, queries, flows, query)
-
-    # One zeroed scratch row per call (not per module) keeps concurrent callers apart.
-    scratch = np.zeros(len(snap.node_ids))
-    walks = _hub_walks(batch, queries, flows)
-    per_query_cols = [
-        _features(batch, q, flows.get(q.node), scratch, walks.get(q.node))
-        for q in queries
-        if len(q.candidates)
-    ]
+    _generate_candidates(batch, queries, query)
+    per_query_cols = [_features(batch, q) for q in queries if len(q.candidates)]
     lengths = np.array([len(q.candidates) for q in queries], dtype=np.int64)
     if not per_query_cols:
         return _empty_result(ids)
-    # One query per chunk also goes through compute_features itself: the columns it returns
-    # are the ones scored and stored, and any difference stops the run instead of storing it.
-    first = next(q for q in queries if len(q.candidates))
-    feature_names = _check_features(_reference_features(batch, first), per_query_cols[0])
+    feature_names = tuple(per_query_cols[0])
     cols = {
         name: np.concatenate([c[name] for c in per_query_cols]).astype(np.float64, copy=False)
         for name in feature_names
@@ -564,9 +482,7 @@ def _empty_result(ids: IntArray) -> ChunkResult:
 
 
 # -- candidates -----------------------------------------------------------------------------
-def _generate_candidates(
-    batch: BatchState, queries: list[_Query], flows: dict[int, tuple[Any, Any]], query: MatchQuery
-) -> None:
+def _generate_candidates(batch: BatchState, queries: list[_Query], query: MatchQuery) -> None:
     if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
         for q in queries:
             q.candidates = batch.row_ids[~np.isin(batch.row_ids, q.exclude)]
@@ -582,14 +498,13 @@ def _generate_candidates(
         )
         for i, ids in zip(asking, hits, strict=True):
             found[i].append(ids)
-    expanded = _expand_many(batch, queries, flows, ranker.GRAPH_CANDIDATES)
     for i, q in enumerate(queries):
-        found[i].append(expanded[i])
+        found[i].append(batch.snapshot.expand(q.org_id, ranker.GRAPH_CANDIDATES)[0])
         found[i].append(
             ranker.popular_candidates(batch.snapshot, ranker.POPULAR_CANDIDATES, q.exclude)
         )
         if query.include_existing:
-            found[i].append(batch.snapshot.node_ids[q.partners])
+            found[i].append(q.partners)
         pool = np.unique(np.concatenate(found[i]).astype(np.int64))
         pool = pool[batch.rows_of(pool) >= 0]
         q.candidates = np.asarray(pool[~np.isin(pool, q.exclude)], dtype=np.int64)
@@ -651,82 +566,6 @@ def _search_many(
     return out
 
 
-def _two_step_flows(batch: BatchState, queries: list[_Query]) -> dict[int, tuple[Any, Any]]:
-    """Per graph row of a query with partners: (columns, values) of ``A[q] D^-1 A``.
-
-    The snapshot's own ``resource_flow`` per query, so every value is the live ranker's to the
-    bit; kept sparse (reached nodes only, ascending) for the steps that follow. One sparse
-    product for a whole chunk was tried and was slower: its output rows, which reach most of the
-    graph through hubs, had to be sorted.
-    """
-    snapshot = batch.snapshot
-    out: dict[int, tuple[Any, Any]] = {}
-    for node in sorted({q.node for q in queries if q.node >= 0 and len(q.partners) > 0}):
-        flow = snapshot.resource_flow(node)
-        reached = np.flatnonzero(flow)
-        out[node] = (reached, flow[reached])
-    return out
-
-
-def _top(
-    rows: npt.NDArray[np.integer[Any]], scores: FloatArray, limit: int
-) -> npt.NDArray[np.intp]:
-    """As ``graph.proximity._top``: the ``limit`` best rows, ties to the smaller row."""
-    picked = np.asarray(rows, dtype=np.intp)
-    if len(picked) > limit:
-        cutoff = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-        keep = scores >= cutoff
-        picked, scores = picked[keep], scores[keep]
-    order = np.lexsort((picked, -scores))[:limit]
-    return picked[order]
-
-
-def _expand_many(
-    batch: BatchState, queries: list[_Query], flows: dict[int, tuple[Any, Any]], limit: int
-) -> list[IntArray]:
-    """Per query, the ids ``GraphSnapshot.expand(org_id, limit)`` returns."""
-    snap = batch.snapshot
-    adjacency = snap.adjacency
-    empty = np.zeros(0, dtype=np.int64)
-    out: list[IntArray] = [empty for _ in queries]
-    needs_three: list[tuple[int, npt.NDArray[np.intp], FloatArray, npt.NDArray[np.intp]]] = []
-    for i, q in enumerate(queries):
-        if q.node < 0 or limit <= 0 or len(q.partners) == 0:
-            continue
-        cols, vals = flows[q.node]
-        is_two = vals > 0
-        is_two &= cols != q.node
-        is_two &= ~np.isin(cols, q.partners)
-        two, two_flow = cols[is_two], vals[is_two]
-        picked = _top(two, two_flow, limit)
-        out[i] = snap.node_ids[picked]
-        if len(picked) < limit:
-            needs_three.append((i, two, two_flow, picked))
-    if not needs_three:
-        return out
-    # Three steps only for queries with too few organisations two steps away.
-    starts = np.cumsum([0] + [len(t[1]) for t in needs_three])
-    mass = sp.csr_array(
-        (
-            np.concatenate([t[2] * batch.inv_strength[t[1]] for t in needs_three]),
-            np.concatenate([t[1] for t in needs_three]).astype(np.int64),
-            starts,
-        ),
-        shape=(len(needs_three), adjacency.shape[0]),
-    )
-    flow3 = sp.csr_array(mass @ adjacency)
-    flow3.sort_indices()
-    for j, (i, two, _, picked) in enumerate(needs_three):
-        q = queries[i]
-        cols = flow3.indices[flow3.indptr[j] : flow3.indptr[j + 1]].astype(np.intp)
-        vals = flow3.data[flow3.indptr[j] : flow3.indptr[j + 1]]
-        keep = (vals > 0) & (cols != q.node) & ~np.isin(cols, q.partners) & ~np.isin(cols, two)
-        three = cols[keep]
-        more = _top(three, vals[keep], limit - len(picked))
-        out[i] = snap.node_ids[np.concatenate((picked, more))]
-    return out
-
-
 # -- features -------------------------------------------------------------------------------
 class _CatalogView:
     """What ``compute_features`` reads from a catalogue, answered from the batch arrays."""
@@ -750,251 +589,17 @@ class _CatalogView:
         return self._batch.country_codes.get(country, -2)
 
 
-class _SnapshotView:
-    """The batch's graph snapshot, except that ``proximity`` answers with features computed
-    for the whole chunk beforehand."""
-
-    def __init__(self, snapshot: GraphSnapshot, features: ProximityFeatures) -> None:
-        self._snapshot = snapshot
-        self._features = features
-
-    def proximity(self, query_id: int, candidate_ids: IntArray) -> ProximityFeatures:
-        return self._features
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._snapshot, name)
-
-
-def _reference_features(batch: BatchState, q: _Query) -> dict[str, FloatArray]:
-    """``compute_features`` itself for one query, reading the batch arrays."""
+def _features(batch: BatchState, q: _Query) -> dict[str, FloatArray]:
+    """``compute_features`` for one query of the chunk, reading the batch's arrays."""
     vectors = q.vectors
-    flows = _two_step_flows(batch, [q])
-    scratch = np.zeros(len(batch.snapshot.node_ids))
-    proximity = _proximity(batch, q, flows.get(q.node), scratch)
     return compute_features(
         query=batch.profiles[q.row],
         qvec=QueryVectors(vectors["profile"], vectors["offers"], vectors["seeks"]),
         candidate_ids=q.candidates,
         catalog=cast(Catalog, _CatalogView(batch)),
         vectors=cast(dict[str, VectorIndex], batch.spaces),
-        snapshot=cast(GraphSnapshot, _SnapshotView(batch.snapshot, proximity)),
+        snapshot=batch.snapshot,
     )
-
-
-class FeatureDrift(RuntimeError):
-    """The batched features no longer equal ``compute_features``: the batch must be updated."""
-
-
-def _check_features(
-    reference: dict[str, FloatArray], batched: dict[str, FloatArray]
-) -> tuple[str, ...]:
-    """The reference's column names, after checking that the batch computes each of them
-    with the same values."""
-    for name, values in reference.items():
-        ours = batched.get(name)
-        if ours is None or not np.array_equal(ours, values):
-            raise FeatureDrift(
-                f"feature {name!r} of compute_features differs from matching.batch's: "
-                "update matching/batch.py to follow matching/features.py"
-            )
-    return tuple(reference)
-
-
-def _features(
-    batch: BatchState,
-    q: _Query,
-    flow: tuple[Any, Any] | None,
-    scratch: FloatArray,
-    hub_walks: FloatArray | None = None,
-) -> dict[str, FloatArray]:
-    """The columns ``compute_features`` builds (and a few it may build), from the arrays."""
-    cands = q.candidates
-    n = len(cands)
-    profile = batch.profiles[q.row]
-    space = batch.spaces["profile"]
-    vec = q.vectors["profile"]
-    cols: dict[str, FloatArray] = {
-        "text_similarity": np.zeros(n)
-        if vec is None or n == 0
-        else np.asarray(space.similarity(vec, cands), dtype=np.float64)
-    }
-    cand_rows = batch.rows_of(cands)
-    cols["offer_fit"] = best_item_fit(profile.seek_vectors, batch.offer_items, cand_rows)
-    cols["need_fit"] = best_item_fit(profile.offer_vectors, batch.seek_items, cand_rows)
-    cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
-    prox = _proximity(batch, q, flow, scratch, hub_walks)
-    for name in ProximityFeatures.feature_names:
-        cols[name] = np.asarray(getattr(prox, name), dtype=np.float64)
-    cols["two_hops"] = (cols["hop_distance"] == 2).astype(np.float64)
-    cols["three_hops"] = (cols["hop_distance"] == 3).astype(np.float64)
-    snap = batch.snapshot
-    graph_rows = snap.index_of(cands)
-    strength = np.zeros(n, dtype=np.float64)
-    on_graph = graph_rows >= 0
-    strength[on_graph] = snap.strength[graph_rows[on_graph]]
-    cols["candidate_strength"] = strength
-
-    known = cand_rows >= 0
-    safe = np.where(known, cand_rows, 0)
-    q_sectors = profile.sector_mask
-    cand_sectors = batch.sector_masks[safe]
-    has_sectors = (cand_sectors != 0) & (q_sectors != 0)
-    cols["cross_sector"] = (has_sectors & ((cand_sectors & q_sectors) == 0) & known).astype(
-        np.float64
-    )
-    q_country = batch.country_codes.get(profile.country, -2)
-    cols["cross_country"] = ((batch.country_code[safe] != q_country) & known).astype(np.float64)
-    cols["same_kind"] = ((batch.kind_code[safe] == batch.kind_code[q.row]) & known).astype(
-        np.float64
-    )
-    return cols
-
-
-def _proximity(
-    batch: BatchState,
-    q: _Query,
-    flow: tuple[Any, Any] | None,
-    scratch: FloatArray,
-    hub_walks: FloatArray | None = None,
-) -> ProximityFeatures:
-    """``GraphSnapshot.proximity`` for one query: the same sums, in the same order.
-
-    ``scratch`` is a zeroed array with one value per graph node; it is zero again on return.
-    """
-    snap = batch.snapshot
-    m = len(q.candidates)
-    rows = snap.index_of(q.candidates)
-    known = rows >= 0
-    candidate_degree = np.zeros(m)
-    candidate_degree[known] = snap.degree[rows[known]]
-    feats = {name: np.zeros(m) for name in ProximityFeatures.feature_names}
-    feats["hop_distance"][:] = UNREACHABLE_HOPS
-    query_degree = len(q.partners)
-    slots = np.flatnonzero(known & (rows != q.node)) if q.node >= 0 else np.zeros(0, np.intp)
-    if query_degree > 0 and flow is not None and len(slots) > 0:
-        _fill_proximity(batch, q, flow, scratch, rows[slots], slots, feats, hub_walks)
-    return ProximityFeatures(
-        candidate_ids=q.candidates,
-        common_partners=feats["common_partners"],
-        adamic_adar=feats["adamic_adar"],
-        resource_allocation=feats["resource_allocation"],
-        weighted_ra=feats["weighted_ra"],
-        hop_distance=feats["hop_distance"],
-        paths3=feats["paths3"],
-        candidate_degree=candidate_degree,
-        query_degree=query_degree,
-    )
-
-
-def _fill_proximity(
-    batch: BatchState,
-    q: _Query,
-    flow: tuple[Any, Any],
-    scratch: FloatArray,
-    cand_rows: IntArray,
-    slots: npt.NDArray[np.intp],
-    feats: dict[str, FloatArray],
-    hub_walks: FloatArray | None,
-) -> None:
-    adjacency = batch.snapshot.adjacency
-    hubs = batch.hubs()
-    unique_rows, back = np.unique(cand_rows, return_inverse=True)
-    k = len(unique_rows)
-    hub_index = hubs.index_of[unique_rows] if hub_walks is not None else np.full(k, -1)
-    is_hub = hub_index >= 0
-    plain = np.flatnonzero(~is_hub)
-
-    # Every path q - w - c from the rows of ordinary candidates (few partners each) ...
-    indptr = adjacency.indptr
-    starts = indptr[unique_rows[plain]].astype(np.int64)
-    lengths = indptr[unique_rows[plain] + 1].astype(np.int64) - starts
-    block = np.cumsum(lengths) - lengths
-    positions = np.arange(int(lengths.sum()), dtype=np.int64) + np.repeat(starts - block, lengths)
-    entry_slot = np.repeat(plain, lengths)
-    neighbour = np.asarray(adjacency.indices[positions], dtype=np.intp)
-    weight_cb = np.asarray(adjacency.data[positions], dtype=np.float64)
-    scratch[q.partners] = q.partner_weights
-    entry_weight = scratch[neighbour]
-    scratch[q.partners] = 0.0
-    hit = np.flatnonzero(entry_weight > 0)
-    slot, partner = entry_slot[hit], neighbour[hit]
-    weight_qw, weight_wc = entry_weight[hit], weight_cb[hit]
-    # ... and, for the best-connected candidates, from the query's partners looked up in their
-    # rows. Either way each candidate's terms come in ascending partner order, as in
-    # GraphSnapshot.proximity, so the sums are the same to the last bit.
-    hub_slots = np.flatnonzero(is_hub)
-    if len(hub_slots) and len(q.partners):
-        n = len(batch.snapshot.node_ids)
-        keys = (hub_index[hub_slots][:, None] * n + q.partners[None, :]).ravel()
-        found = np.minimum(np.searchsorted(hubs.keys, keys), max(len(hubs.keys) - 1, 0))
-        ok = (hubs.keys[found] == keys) if len(hubs.keys) else np.zeros(len(keys), bool)
-        ok &= hubs.weights[found] > 0
-        slot = np.concatenate((slot, np.repeat(hub_slots, len(q.partners))[ok]))
-        partner = np.concatenate((partner, np.tile(q.partners, len(hub_slots))[ok]))
-        weight_qw = np.concatenate((weight_qw, np.tile(q.partner_weights, len(hub_slots))[ok]))
-        weight_wc = np.concatenate((weight_wc, hubs.weights[found][ok]))
-    common = np.bincount(slot, minlength=k).astype(np.float64)
-    adamic_adar = _sum_by(slot, batch.inv_log_degree[partner], k)
-    resource = _sum_by(slot, batch.inv_degree[partner], k)
-    weighted = _sum_by(slot, weight_qw * weight_wc * batch.inv_strength[partner], k)
-
-    cols, vals = flow
-    s = batch.inv_sqrt_strength
-    z = vals * batch.inv_strength[cols]
-    z *= s[q.node]
-    scratch[cols] = z
-    walks = _sum_by(entry_slot, weight_cb * scratch[neighbour], k)
-    scratch[cols] = 0.0
-    if len(hub_slots) and hub_walks is not None:
-        walks[hub_slots] = hub_walks[hub_index[hub_slots]]
-    paths3 = s[unique_rows] * walks
-
-    hops = np.where(paths3 > 0, 3.0, float(UNREACHABLE_HOPS))
-    hops[common > 0] = 2.0
-    hops[np.isin(unique_rows, q.partners)] = 1.0
-    for name, values in (
-        ("common_partners", common),
-        ("adamic_adar", adamic_adar),
-        ("resource_allocation", resource),
-        ("weighted_ra", weighted),
-        ("paths3", paths3),
-        ("hop_distance", hops),
-    ):
-        feats[name][slots] = values[back]
-
-
-def _hub_walks(
-    batch: BatchState, queries: list[_Query], flows: dict[int, tuple[Any, Any]]
-) -> dict[int, FloatArray]:
-    """Per query graph row, ``sum_b A[c, b] z[b]`` for every hub ``c`` (see ``_fill_proximity``).
-
-    One sparse (hubs x nodes) times dense (nodes x 64 queries) product per 64 queries, instead
-    of reading each hub's thousands of partners again for every query. scipy adds each hub's
-    terms in column order from zero, exactly as the one-query product does.
-    """
-    hubs = batch.hubs()
-    nodes = sorted({q.node for q in queries if q.node in flows})
-    out: dict[int, FloatArray] = {}
-    if not nodes or len(hubs.rows) == 0:
-        return out
-    n = len(batch.snapshot.node_ids)
-    s = batch.inv_sqrt_strength
-    for start in range(0, len(nodes), _HUB_BLOCK):
-        group = nodes[start : start + _HUB_BLOCK]
-        dense = np.zeros((n, len(group)))
-        for j, node in enumerate(group):
-            cols, vals = flows[node]
-            z = vals * batch.inv_strength[cols]
-            z *= s[node]
-            dense[cols, j] = z
-        walks = np.asarray(hubs.matrix @ dense)
-        for j, node in enumerate(group):
-            out[node] = walks[:, j].copy()
-    return out
-
-
-def _sum_by(slots: npt.NDArray[np.integer[Any]], values: FloatArray, size: int) -> FloatArray:
-    return np.bincount(slots, weights=values, minlength=size).astype(np.float64, copy=False)
 
 
 # -- diversification ------------------------------------------------------------------------

@@ -118,10 +118,6 @@ def test_equals_rank_partners_with_candidate_generation(
     monkeypatch.setattr(ranker, "TEXT_CANDIDATES", 25)
     monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", 30)
     monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", 5)
-    # The best-connected organisations' shortcut, on hubs of this small network.
-    monkeypatch.setattr(batch, "_HUB_MIN_DEGREE", 4)
-    monkeypatch.setattr(batch, "_HUB_COUNT", 12)
-    assert len(batch.prepare(state).hubs().rows) == 12
     ids = state.catalog.all_ids().tolist()
     assert_same(state, ids[::7], MatchQuery(limit=10))
     assert_same(state, ids[3::11], MatchQuery(limit=20, include_existing=True, diversity=0.0))
@@ -148,21 +144,6 @@ def test_chunks_give_the_same_lists_as_one_pass(state: MatchingState) -> None:
         assert np.array_equal(cands, halves[org_id][0])
         assert np.array_equal(scores, halves[org_id][1])
         assert np.array_equal(comps, halves[org_id][2])
-
-
-def test_a_feature_the_batch_does_not_compute_stops_the_run(
-    state: MatchingState, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    original = batch.compute_features
-
-    def with_new_column(**kwargs: object) -> dict[str, np.ndarray]:
-        cols = original(**kwargs)  # type: ignore[arg-type]
-        cols["brand_new"] = np.ones(len(cols["offer_fit"]))
-        return cols
-
-    monkeypatch.setattr(batch, "compute_features", with_new_column)
-    with pytest.raises(batch.FeatureDrift, match="brand_new"):
-        batch.rank_chunk(batch.prepare(state), state.catalog.all_ids()[:3], MatchQuery())
 
 
 def test_fingerprints_change_with_own_inputs_only() -> None:

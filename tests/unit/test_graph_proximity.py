@@ -362,3 +362,47 @@ class TestAgainstNetworkx:
                     assert set(found) == first_hops
                 else:
                     assert found == []
+
+
+class TestHubWalkTable:
+    """The best-connected organisations' shortcut (graph.proximity.HUB_COUNT) gives the same
+    features as reading their rows."""
+
+    @staticmethod
+    def graph(seed: int) -> tuple[list[int], list[int], list[int], list[float]]:
+        rng = random.Random(seed)
+        nodes = list(range(80))
+        src, dst, weight = [], [], []
+        for hub, reach in ((0, 70), (1, 40), (2, 25)):
+            for other in rng.sample(range(3, 80), reach):
+                src.append(hub)
+                dst.append(other)
+                weight.append(rng.choice([0.5, 1.0, 2.0]))
+        for _ in range(60):
+            a, b = rng.sample(range(3, 80), 2)
+            src.append(a)
+            dst.append(b)
+            weight.append(rng.choice([0.5, 1.0, 3.0]))
+        return nodes, src, dst, weight
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_table_and_row_sweep_agree(self, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        import graph.proximity as proximity
+
+        edges = self.graph(seed)
+        monkeypatch.setattr(proximity, "HUB_COUNT", 0)
+        plain = GraphSnapshot.from_edges(*edges)
+        monkeypatch.setattr(proximity, "HUB_COUNT", 3)
+        monkeypatch.setattr(proximity, "HUB_MIN_DEGREE", 20)
+        with_hubs = GraphSnapshot.from_edges(*edges)
+        assert with_hubs.hub_walk_table().shape == (80, 3)
+        assert plain.hub_walk_table().shape == (80, 0)
+
+        everyone = np.arange(80)
+        shortcut_used = 0
+        for q in range(3, 80):
+            expected = plain.proximity(q, everyone).as_matrix()
+            got = with_hubs.proximity(q, everyone).as_matrix()
+            np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+            shortcut_used += int(plain.degree[q] * 3 <= plain.degree[0])
+        assert shortcut_used > 10
