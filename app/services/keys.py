@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -108,23 +110,57 @@ async def create_api_key(
     )
 
 
+VERIFIED_FOR_SECONDS = 5.0
+"""How long a verified key is trusted without reading the store again. Revoking a key in this
+process forgets every verification at once; a key revoked by another process (the command
+line, another worker) stops working within this time."""
+
+_verified: weakref.WeakKeyDictionary[Database, dict[str, tuple[float, Principal]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 async def verify_api_key(db: Database, key: str) -> Principal | None:
-    """The principal for a valid, unexpired, unrevoked key; None otherwise."""
+    """The principal for a valid, unexpired, unrevoked key; None otherwise.
+
+    Every request carries its key, so a successful verification is remembered for
+    ``VERIFIED_FOR_SECONDS`` (never past the key's expiry): one store read per key and period
+    instead of one per request. Failures are never remembered.
+    """
+    remembered = _verified.setdefault(db, {})
+    digest = _hash(key)
+    found = remembered.get(digest)
+    if found is not None and time.monotonic() < found[0]:
+        return found[1]
+    principal, trusted_for = await _read_api_key(db, key)
+    if principal is None:
+        remembered.pop(digest, None)
+    else:
+        remembered[digest] = (time.monotonic() + trusted_for, principal)
+    return principal
+
+
+async def _read_api_key(db: Database, key: str) -> tuple[Principal | None, float]:
+    """The principal for ``key`` from the store, and for how many seconds to trust it."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or len(parts[1]) != 8:
-        return None
+        return None, 0.0
     async with db.read() as session:
         row = await session.scalar(select(m.ApiKey).where(m.ApiKey.prefix == parts[1]))
     if row is None or not hmac.compare_digest(row.secret_hash, _hash(parts[2])):
-        return None
+        return None, 0.0
     now = datetime.now(UTC)
     if row.revoked_at is not None:
-        return None
-    if row.expires_at is not None and row.expires_at <= now:
-        return None
-    return Principal(
+        return None, 0.0
+    trusted_for = VERIFIED_FOR_SECONDS
+    if row.expires_at is not None:
+        if row.expires_at <= now:
+            return None, 0.0
+        trusted_for = min(trusted_for, (row.expires_at - now).total_seconds())
+    principal = Principal(
         key_id=row.id, role=Role(row.role), tenant=row.tenant, organisation_id=row.organisation_id
     )
+    return principal, trusted_for
 
 
 async def revoke_api_key(db: Database, key_or_prefix: str) -> int:
@@ -144,7 +180,8 @@ async def revoke_api_key(db: Database, key_or_prefix: str) -> int:
             .where(m.ApiKey.id == row.id, m.ApiKey.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
-        return row.id
+    _verified.pop(db, None)
+    return row.id
 
 
 async def count_api_keys(db: Database) -> int:

@@ -22,6 +22,7 @@ import os
 import secrets
 import socket
 import time
+import weakref
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -1001,6 +1002,7 @@ async def _publish(db: Database, run_id: int, base_run_id: int | None, owner: st
         run.updated_at = now
         state = await _state_row(session)
         state.published_run_id = run_id
+    _published_runs.pop(db, None)
     return copied
 
 
@@ -1107,22 +1109,54 @@ def is_servable(query: MatchQuery) -> bool:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _PublishedRun:
+    run_id: int
+    top_k: int
+    context_marker: str
+    names: tuple[str, ...]
+
+
+PUBLISHED_RUN_SECONDS = 2.0
+"""How long the match endpoint trusts the published-run pointer it read: one store read per
+period instead of one per request. A run published by this process is seen at once; one
+published by another (``multihelix rerank``) within this time. A pruned run is never served:
+its lists are gone, so the request ranks live."""
+
+_published_runs: weakref.WeakKeyDictionary[Database, tuple[float, _PublishedRun | None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _published_run(db: Database) -> _PublishedRun | None:
+    """The published run's identity and parameters (see ``PUBLISHED_RUN_SECONDS``)."""
+    found = _published_runs.get(db)
+    if found is not None and time.monotonic() < found[0]:
+        return found[1]
+    published: _PublishedRun | None = None
+    async with db.read() as session:
+        run_id = await _published_id(session)
+        run = await session.get(RerankRun, run_id) if run_id is not None else None
+        if run is not None and run.context_marker is not None:
+            published = _PublishedRun(
+                run_id=run.id,
+                top_k=run.top_k,
+                context_marker=run.context_marker,
+                names=tuple((run.parameters or {}).get("components") or ()),
+            )
+    _published_runs[db] = (time.monotonic() + PUBLISHED_RUN_SECONDS, published)
+    return published
+
+
 async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> ServedList | None:
     """The organisation's list from the published run, if its first ``limit`` items are what
     ranking ``limit`` gives (see ``is_prefix``) and the list is fresh (its input marker equals
     the one of the current inputs)."""
+    run = await _published_run(ctx.db)
+    if run is None or not batch_ranker.is_prefix(limit, run.top_k):
+        return None
+    run_id, names = run.run_id, run.names
     async with ctx.db.read() as session:
-        run_id = await _published_id(session)
-        if run_id is None:
-            return None
-        run = await session.get(RerankRun, run_id)
-        if (
-            run is None
-            or run.context_marker is None
-            or not batch_ranker.is_prefix(limit, run.top_k)
-        ):
-            return None
-        names = tuple((run.parameters or {}).get("components") or ())
         subject = await session.get(RerankSubject, (run_id, org_id))
         if subject is None:
             return None

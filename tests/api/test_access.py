@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import update
 
 from app.main import ROUTERS, create_app
+from app.services import keys
 from app.services.keys import create_api_key, revoke_api_key
 from app.store import models as m
 from tests.api.helpers import org_body
@@ -145,3 +146,29 @@ async def test_organiser_and_batch_keys_cannot_write_organisations(service: Serv
         async with await service.client(role, tenant=tenant) as http:
             assert (await http.get("/v1/organisations")).status_code == 200
             assert (await http.post("/v1/organisations", json=org_body("X"))).status_code == 403
+
+
+async def test_a_key_revoked_elsewhere_stops_working_within_the_trust_period(
+    service: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Verified keys are remembered for VERIFIED_FOR_SECONDS; a revocation written by another
+    process (here: straight into the store) takes effect when that period ends."""
+    created = await create_api_key(service.ctx.db, role="batch")
+    clock = [1_000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: clock[0])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=service.asgi),
+        base_url="http://test",
+        headers={"Authorization": f"Bearer {created.key}"},
+    ) as http:
+        assert (await http.get("/v1/organisations")).status_code == 200
+        async with service.ctx.db.sessions() as session, session.begin():
+            await session.execute(
+                update(m.ApiKey)
+                .where(m.ApiKey.id == created.id)
+                .values(revoked_at=datetime.now(UTC))
+            )
+        assert (await http.get("/v1/organisations")).status_code == 200  # still trusted
+        clock[0] += keys.VERIFIED_FOR_SECONDS + 0.01
+        assert (await http.get("/v1/organisations")).status_code == 401
+        assert (await http.get("/v1/organisations")).status_code == 401  # failures not kept
