@@ -311,7 +311,9 @@ def test_random_mutations_keep_every_view_consistent(seed: int) -> None:
 
 
 def test_graph_package_imports_only_numeric_libraries_and_the_standard_library() -> None:
-    allowed = {"numpy", "scipy", "numba", "networkx", "graph", "__future__"} | set(sys.stdlib_module_names)
+    allowed = {"numpy", "scipy", "numba", "networkx", "graph", "__future__"} | set(
+        sys.stdlib_module_names
+    )
     for path in GRAPH_PACKAGE.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
