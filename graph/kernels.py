@@ -108,6 +108,7 @@ def proximity_rows(
     unreachable: float,
     z: Any,
     is_partner: Any,
+    partner_weight: Any,
 ) -> FloatArray:  # pragma: no cover - compiled
     """Per candidate graph row (never ``q`` itself), the :data:`PROXIMITY_COLUMNS`.
 
@@ -122,10 +123,11 @@ def proximity_rows(
     the walks come from one pass over ``hub_table`` (:func:`hub_walk_table`) for all hubs.
     Which way a pair goes depends on the two degrees only, never on the other candidates.
 
-    ``z`` (float64) and ``is_partner`` (uint8), all zero, hold one value per node and are
-    reused across the calls of one thread (:func:`scratch`): a row sweep reads them at random,
-    and these two compact arrays stay in cache. Only the nodes the flow ``reached`` and q's
-    partners are written, and both arrays are all zero again on return.
+    ``z`` (float64), ``is_partner`` (uint8) and ``partner_weight`` (float64), all zero, hold
+    one value per node and are reused across the calls of one thread (:func:`scratch`): a row
+    sweep reads the first two at every entry (compact, they stay in cache) and the weight only
+    at common partners. Only the nodes the flow ``reached`` and q's partners are written, and
+    all three are zero again on return.
     """
     q_start, q_end = indptr[q], indptr[q + 1]
     s_q = inv_sqrt_strength[q]
@@ -133,6 +135,7 @@ def proximity_rows(
         z[b] = flow[b] * inv_strength[b] * s_q
     for p in range(q_start, q_end):
         is_partner[indices[p]] = 1
+        partner_weight[indices[p]] = weights[p]
 
     q_degree = q_end - q_start
     hubs = hub_table.shape[1]
@@ -170,11 +173,10 @@ def proximity_rows(
                 w_cb = weights[e]
                 walks += w_cb * z[b]
                 if is_partner[b]:
-                    mine = q_start + np.searchsorted(indices[q_start:q_end], b)
                     common += 1.0
                     adamic_adar += inv_log_degree[b]
                     resource += inv_degree[b]
-                    weighted += weights[mine] * w_cb * inv_strength[b]
+                    weighted += partner_weight[b] * w_cb * inv_strength[b]
         paths3 = inv_sqrt_strength[c] * walks
         # Weights are > 0, so paths3 > 0 exactly when some walk of length 3 reaches c.
         if is_partner[c]:
@@ -193,6 +195,7 @@ def proximity_rows(
         out[i, 5] = hops
     for p in range(q_start, q_end):
         is_partner[indices[p]] = 0
+        partner_weight[indices[p]] = 0.0
     for b in reached:
         z[b] = 0.0
     return out
@@ -201,13 +204,13 @@ def proximity_rows(
 _scratch = threading.local()
 
 
-def scratch(n: int) -> tuple[FloatArray, npt.NDArray[np.uint8]]:
-    """This thread's ``(z, is_partner)`` scratch arrays for :func:`proximity_rows` on a graph
-    of ``n`` nodes (9 bytes per node and thread; fresh pages for every call cost more than
-    the sweeps)."""
+def scratch(n: int) -> tuple[FloatArray, npt.NDArray[np.uint8], FloatArray]:
+    """This thread's ``(z, is_partner, partner_weight)`` scratch arrays for
+    :func:`proximity_rows` on a graph of ``n`` nodes (17 bytes per node and thread; fresh
+    pages for every call cost more than the sweeps)."""
     found = getattr(_scratch, "arrays", None)
     if found is None or len(found[0]) != n:
-        found = _scratch.arrays = (np.zeros(n), np.zeros(n, dtype=np.uint8))
+        found = _scratch.arrays = (np.zeros(n), np.zeros(n, dtype=np.uint8), np.zeros(n))
     return found
 
 
