@@ -41,6 +41,7 @@ from matching.features import (
     VECTOR_SPACES,
     QueryVectors,
     compute_features,
+    query_vectors,
 )
 from matching.ranker import MatchingState, MatchQuery, ScoredMatch, UnknownOrganisation
 from matching.scoring import LinearScorer
@@ -317,34 +318,6 @@ def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_
             vectors[space] = arrays.vectors[slot].copy() if slot >= 0 else None
         queries.append(_Query(org_id, row, partners, exclude, vectors))
     return queries
-
-
-def score_pairs(
-    batch: BatchState,
-    candidates: dict[int, Sequence[int]],
-    query: MatchQuery,
-    *,
-    chunk_size: int = 500,
-) -> dict[int, FloatArray]:
-    """Per subject, the score ``rank_chunk`` would give each listed candidate (candidates the
-    subject may not be suggested, itself or an existing partner, score -inf). Subjects are
-    taken ``chunk_size`` at a time: their two-step flows are what takes memory."""
-    ordered = sorted(candidates)
-    out: dict[int, FloatArray] = {}
-    for start in range(0, len(ordered), chunk_size):
-        ids = np.array(ordered[start : start + chunk_size], dtype=np.int64)
-        for q in _make_queries(batch, ids, query):
-            wanted = np.asarray(candidates[q.org_id], dtype=np.int64)
-            allowed = ~np.isin(wanted, q.exclude) & (batch.rows_of(wanted) >= 0)
-            q.candidates = wanted[allowed]
-            values = np.full(len(wanted), -np.inf)
-            if len(q.candidates):
-                scores, _, _ = ranker.score_columns(
-                    batch.scorer, _features(batch, q), query.cross_preference
-                )
-                values[allowed] = scores
-            out[q.org_id] = values
-    return out
 
 
 def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> ChunkResult:
@@ -763,15 +736,67 @@ def reached_by_changes(
         for subject in reached:
             if subject != org_id:
                 pairs.setdefault(subject, set()).add(org_id)
-    candidates = {s: c for s, c in pairs.items() if s not in out and s in own}
-    if not candidates:
+    by_candidate: dict[int, list[int]] = {}
+    for subject, found in pairs.items():
+        if subject in out or subject not in own:
+            continue
+        if subject not in cutoffs or cutoffs[subject] is None:
+            out.add(subject)  # never ranked, or every candidate made its pool
+            continue
+        for org_id in found:
+            by_candidate.setdefault(org_id, []).append(subject)
+    query = MatchQuery()
+    for org_id, subjects in by_candidate.items():
+        ordered = np.array(sorted(subjects), dtype=np.int64)
+        scores = scores_as_candidate(state, org_id, ordered, query)
+        limits = np.array([cutoffs[s] for s in ordered.tolist()], dtype=np.float64)
+        out.update(ordered[scores >= limits - _SCORE_SLACK].tolist())
+    return out
+
+
+_SCORE_SLACK = 1e-9
+"""Scores computed from the candidate's side may differ from the ranking's in the last bits
+(sums in another order); a candidate this close to a pool's cut-off counts as entering it."""
+
+
+def scores_as_candidate(
+    state: MatchingState, candidate_id: int, subjects: IntArray, query: MatchQuery
+) -> FloatArray:
+    """The score ranking each of ``subjects`` would give ``candidate_id`` (-inf where it may
+    not be suggested: to itself, to an existing partner unless ``query.include_existing``, to
+    an unknown subject), for all of them in one ``compute_features`` call from the
+    candidate's side.
+
+    Every feature is symmetric in the pair except the two fit directions, which swap (what
+    the subject seeks and the candidate offers is the candidate's need fit), and the
+    candidate's own degree and strength, which are the candidate's whoever asks.
+    """
+    subjects = np.asarray(subjects, dtype=np.int64)
+    out = np.full(len(subjects), -np.inf)
+    profile = state.catalog.get(int(candidate_id))
+    snapshot = state.snapshot()
+    allowed = (subjects != candidate_id) & (state.catalog.rows_of(subjects) >= 0)
+    if not query.include_existing:
+        allowed &= ~np.isin(subjects, snapshot.direct_partners(int(candidate_id)))
+    if profile is None or not allowed.any():
         return out
-    batch = prepare(state)
-    scores = score_pairs(batch, {s: sorted(c) for s, c in candidates.items()}, MatchQuery())
-    for subject, values in scores.items():
-        cutoff = cutoffs.get(subject)
-        if subject not in cutoffs or cutoff is None or (len(values) and values.max() >= cutoff):
-            out.add(subject)
+    asked = subjects[allowed]
+    mirrored = compute_features(
+        query=profile,
+        qvec=query_vectors(state.vectors, int(candidate_id)),
+        candidate_ids=asked,
+        catalog=state.catalog,
+        vectors=state.vectors,
+        snapshot=snapshot,
+    )
+    cols = dict(mirrored)
+    cols["offer_fit"], cols["need_fit"] = mirrored["need_fit"], mirrored["offer_fit"]
+    node = int(snapshot.index_of(np.array([candidate_id]))[0])
+    own = (float(snapshot.degree[node]), float(snapshot.strength[node])) if node >= 0 else (0, 0)
+    cols["candidate_degree"] = np.full(len(asked), own[0])
+    cols["candidate_strength"] = np.full(len(asked), own[1])
+    scores, _, _ = ranker.score_columns(state.scorer, cols, query.cross_preference)
+    out[allowed] = scores
     return out
 
 

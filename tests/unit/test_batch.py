@@ -164,11 +164,23 @@ def test_fingerprints_change_with_own_inputs_only() -> None:
     assert all(before[i] == after[i] for i in ids[-3:])
 
 
-def test_score_pairs_gives_the_scores_of_the_ranked_list(state: MatchingState) -> None:
+def test_scores_from_the_candidates_side_are_the_ranked_lists_scores(
+    state: MatchingState,
+) -> None:
     prepared = batch.prepare(state)
-    org_id = int(state.catalog.all_ids()[5])
-    cands, scores, _ = batch.rank_chunk(prepared, [org_id], MatchQuery(limit=10)).lists()[org_id]
-    scored = batch.score_pairs(prepared, {org_id: cands.tolist()}, MatchQuery())[org_id]
-    # Equal up to float32 rounding: item products are summed in another order in a smaller list.
-    assert np.allclose(scored, scores, rtol=1e-6, atol=0)
-    assert batch.score_pairs(prepared, {org_id: [org_id]}, MatchQuery())[org_id][0] == -np.inf
+    subjects = [int(i) for i in state.catalog.all_ids()[::9]]
+    lists = batch.rank_chunk(prepared, subjects, MatchQuery(limit=20)).lists()
+    checked = 0
+    for candidate in sorted({int(c) for cands, _, _ in lists.values() for c in cands[:3]}):
+        listing = [s for s in subjects if candidate in lists[s][0]]
+        scores = batch.scores_as_candidate(state, candidate, np.array(listing), MatchQuery())
+        expected = [lists[s][1][lists[s][0].tolist().index(candidate)] for s in listing]
+        # Equal up to float32 rounding: item products are summed in another order.
+        assert np.allclose(scores, expected, rtol=1e-6, atol=0)
+        checked += len(listing)
+    assert checked > 50
+    partner = int(state.snapshot().direct_partners(subjects[1])[0])
+    never = batch.scores_as_candidate(
+        state, partner, np.array([subjects[1], partner]), MatchQuery()
+    )
+    assert never.tolist() == [-np.inf, -np.inf]  # an existing partner, and itself
