@@ -642,11 +642,26 @@ def own_fingerprints(state: MatchingState, org_ids: Iterable[int]) -> dict[int, 
     Two states give an organisation the same fingerprint exactly when its own inputs are equal.
     """
     snapshot = state.snapshot()
+    profiles = [p for p in (state.catalog.get(int(o)) for o in org_ids) if p is not None]
     out: dict[int, str] = {}
-    for org_id in org_ids:
-        profile = state.catalog.get(int(org_id))
-        if profile is None:
-            continue
+    for start in range(0, len(profiles), _FINGERPRINT_BLOCK):
+        _fingerprint_block(state, snapshot, profiles[start : start + _FINGERPRINT_BLOCK], out)
+    return out
+
+
+_FINGERPRINT_BLOCK = 4096  # organisations per vector gather: 3 x 6 MB at 384 dimensions
+
+
+def _fingerprint_block(
+    state: MatchingState, snapshot: GraphSnapshot, profiles: list[OrgProfile], out: dict[int, str]
+) -> None:
+    ids = np.array([p.id for p in profiles], dtype=np.int64)
+    # One gather per space (an unknown id gets a zero row; stored vectors are never zero).
+    rows = {space: state.vectors[space].get(ids) for space in VECTOR_SPACES}
+    present = {space: np.any(rows[space] != 0, axis=1) for space in VECTOR_SPACES}
+    nodes = snapshot.index_of(ids).tolist()
+    adjacency = snapshot.adjacency
+    for at, profile in enumerate(profiles):
         digest = hashlib.blake2b(digest_size=8)
         digest.update(
             repr(
@@ -664,21 +679,18 @@ def own_fingerprints(state: MatchingState, org_ids: Iterable[int]) -> dict[int, 
             ).encode()
         )
         for space in VECTOR_SPACES:
-            index = state.vectors[space]
             digest.update(b"|" + space.encode())
-            if profile.id in index:
-                digest.update(index.get([profile.id]).tobytes())
+            if present[space][at]:
+                digest.update(rows[space][at].tobytes())
         for items in (profile.offer_vectors, profile.seek_vectors):
             digest.update(b"|" if items is None else np.ascontiguousarray(items).tobytes())
         links = hashlib.blake2b(digest_size=8)
-        node = int(snapshot.index_of(np.array([profile.id]))[0])
+        node = nodes[at]
         if node >= 0:
-            adjacency = snapshot.adjacency
             start, end = adjacency.indptr[node], adjacency.indptr[node + 1]
             links.update(snapshot.node_ids[adjacency.indices[start:end]].tobytes())
             links.update(np.asarray(adjacency.data[start:end], dtype=np.float64).tobytes())
         out[profile.id] = digest.hexdigest() + links.hexdigest()
-    return out
 
 
 def links_changed(before: str | None, after: str) -> bool:
