@@ -180,8 +180,14 @@ async def revoke_api_key(db: Database, key_or_prefix: str) -> int:
             .where(m.ApiKey.id == row.id, m.ApiKey.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
-    _verified.pop(db, None)
+    forget_verified_keys(db)
     return row.id
+
+
+def forget_verified_keys(db: Database) -> None:
+    """Read every key from the store again on its next use (after a revocation, or when an
+    organisation's member keys were deleted with it)."""
+    _verified.pop(db, None)
 
 
 async def count_api_keys(db: Database) -> int:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import Conflict, NotFound
 from app.services.context import ServiceContext
 from app.services.derived import EmbeddingItem, embedding_items, load_organisations
+from app.services.keys import forget_verified_keys
 from app.store import models as m
 from app.store.models import utcnow
 
@@ -182,6 +183,7 @@ async def delete_organisation(ctx: ServiceContext, org_id: int) -> None:
                 raise NotFound(f"organisation {org_id} does not exist")
             orphaned = await delete_organisation_rows(session, row)
         await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
+        forget_verified_keys(ctx.db)  # the organisation's member keys went with it
 
 
 async def delete_organisation_rows(session: AsyncSession, org: m.Organisation) -> list[int]:

@@ -24,7 +24,7 @@ from app.auth import Forbidden, can_read_organisation
 from app.errors import Conflict, NotFound
 from app.services.context import ServiceContext
 from app.services.derived import load_organisations
-from app.services.keys import Principal, Role
+from app.services.keys import Principal, Role, forget_verified_keys
 from app.services.organisations import delete_organisation_rows
 from app.services.people import load_managed_person, person_view
 from app.store import models as m
@@ -247,6 +247,7 @@ async def erase_organisation(
             )
         # Derived state follows the commit under the same lock, so it lands in commit order.
         await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
+        forget_verified_keys(ctx.db)  # the organisation's member keys went with it
     return receipt
 
 

@@ -169,6 +169,12 @@ async def test_an_erased_organisation_is_gone_from_everything(service: Service) 
         assert any(target_id in index for index in state.vectors.values())
         async with service.ctx.db.read() as session:
             assert NAME in await store_text(session)
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=service.asgi),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {net['member_key']}"},
+        ) as member:  # verified now, so the service remembers the key (VERIFIED_FOR_SECONDS)
+            assert (await member.get(f"/v1/organisations/{target_id}")).status_code == 200
 
         response = await staff.post(f"/v1/organisations/{target_id}/erase")
         assert response.status_code == 200, response.text
