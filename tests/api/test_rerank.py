@@ -11,13 +11,13 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.routers.matches import match_item
 from app.schemas.matches import Match
 from app.services import rerank
 from app.services.rerank import RunOptions, begin_run, erase_from_runs, export_run, run_rerank
-from app.store.rerank_models import RerankMatch, RerankRun, RerankSubject
+from app.store.rerank_models import RerankMatch, RerankRun, RerankState, RerankSubject
 from matching import batch
 from matching.ranker import MatchQuery, rank_partners
 from tests.api.helpers import create_org, link
@@ -119,6 +119,24 @@ async def test_a_run_publishes_every_list_and_matches_serve_it_while_fresh(
     for params in ({"diversity": 0.9}, {"country": "SE"}, {"limit": 13}):
         body = (await client.get(f"/v1/organisations/{ids[0]}/matches", params=params)).json()
         assert body["source"] == "live" and body["run_id"] is None
+
+
+async def test_the_published_run_pointer_is_read_again_after_its_trust_period(
+    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The match endpoint reads the published-run pointer once per PUBLISHED_RUN_SECONDS;
+    another process changing it (here: straight in the store) is seen when that ends."""
+    ids = await make_network(client)
+    clock = [1_000.0]
+    monkeypatch.setattr(rerank.time, "monotonic", lambda: clock[0])
+    report = await run_rerank(service.ctx, RunOptions(top_k=10))
+    url = f"/v1/organisations/{ids[0]}/matches"
+    assert (await client.get(url)).json()["run_id"] == report.run_id
+    async with service.ctx.db.sessions() as session, session.begin():
+        await session.execute(update(RerankState).values(published_run_id=None))
+    assert (await client.get(url)).json()["source"] == "batch"  # still trusted
+    clock[0] += rerank.PUBLISHED_RUN_SECONDS + 0.01
+    assert (await client.get(url)).json()["source"] == "live"
 
 
 async def test_a_changed_organisation_is_ranked_live_until_the_next_run(
