@@ -2,7 +2,7 @@
 recall against exact scoring of every organisation, and an incremental run with 1% changed.
 
 Run: ``.venv/bin/python -m scripts.bench_rerank [--sizes 10000 100000] [--top 50]
-[--engine local|ray] [--recall-sample 50] [--changed 0.01]``
+[--engine local|ray] [--threads N] [--recall-sample 50] [--changed 0.01]``
 
 The data: organisations around ``sqrt(N)`` topics, each with a profile text, 0-2 offers and
 0-2 needs (topic words, embedded by the hashing encoder at 384 dimensions, with a little noise
@@ -15,6 +15,7 @@ above); the store is not involved, so this measures the ranking itself.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import time
 from dataclasses import replace
@@ -106,31 +107,37 @@ def synthetic_state(n: int, *, seed: int = 0) -> MatchingState:
 
 
 def rank_all(
-    prepared: batch.BatchState, ids: list[int], query: MatchQuery, chunk: int, engine: str
+    prepared: batch.BatchState,
+    ids: list[int],
+    query: MatchQuery,
+    chunk: int,
+    engine: str,
+    threads: int = 1,
 ) -> dict[int, np.ndarray]:
-    """Every organisation's list, chunk by chunk, as the run does (no store)."""
+    """Every organisation's list, chunk by chunk, through the run's own engine (no store)."""
+    import asyncio
+
+    from app.services.rerank import Engine, LocalEngine, RayEngine
+
     out: dict[int, np.ndarray] = {}
-    chunks = [ids[i : i + chunk] for i in range(0, len(ids), chunk)]
-    if engine == "ray":
-        import asyncio
+    chunks = [
+        (i, np.array(ids[start : start + chunk]))
+        for i, start in enumerate(range(0, len(ids), chunk))
+    ]
 
-        from app.services.rerank import RayEngine
+    async def rank() -> None:
+        runner: Engine = (
+            RayEngine(prepared, query, address=None, workers=None)
+            if engine == "ray"
+            else LocalEngine(prepared, query, threads=threads)
+        )
+        try:
+            async for _, result in runner.results(chunks):
+                out.update({k: v[0] for k, v in result.lists().items()})
+        finally:
+            await runner.close()
 
-        async def on_ray() -> None:
-            ray_engine = RayEngine(prepared, query, address=None, workers=None)
-            try:
-                async for _, result in ray_engine.results(
-                    [(i, np.array(c)) for i, c in enumerate(chunks)]
-                ):
-                    out.update({k: v[0] for k, v in result.lists().items()})
-            finally:
-                await ray_engine.close()
-
-        asyncio.run(on_ray())
-        return out
-    for part in chunks:
-        result = batch.rank_chunk(prepared, part, query)
-        out.update({k: v[0] for k, v in result.lists().items()})
+    asyncio.run(rank())
     return out
 
 
@@ -168,7 +175,9 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
-def bench(n: int, top: int, engine: str, recall_sample: int, changed_share: float) -> None:
+def bench(
+    n: int, top: int, engine: str, threads: int, recall_sample: int, changed_share: float
+) -> None:
     t0 = time.perf_counter()
     state = synthetic_state(n)
     build_s = time.perf_counter() - t0
@@ -179,10 +188,11 @@ def bench(n: int, top: int, engine: str, recall_sample: int, changed_share: floa
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     prepared = batch.prepare(state)
-    lists = rank_all(prepared, ids, query, 500, engine)
+    lists = rank_all(prepared, ids, query, 500, engine, threads)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    where = f"engine={engine}" + (f" threads={threads}" if engine == "local" else "")
     print(
-        f"N={n:>7} K={top} engine={engine}: full run {wall:6.1f} s wall, {cpu:6.1f} s CPU "
+        f"N={n:>7} K={top} {where}: full run {wall:6.1f} s wall, {cpu:6.1f} s CPU "
         f"({1000 * cpu / n:.2f} ms/org), peak RSS {peak_rss_gib():.2f} GiB "
         f"(data alone {rss_before:.2f} GiB); synthetic build {build_s:.0f} s; indexes {kinds}",
         flush=True,
@@ -217,7 +227,7 @@ def bench(n: int, top: int, engine: str, recall_sample: int, changed_share: floa
     affected = sorted(set(really) | listing | reached)
     plan_s = time.perf_counter() - wall0
     t0 = time.perf_counter()
-    rank_all(batch.prepare(state), affected, query, 500, engine)
+    rank_all(batch.prepare(state), affected, query, 500, engine, threads)
     rank_s = time.perf_counter() - t0
     total = time.perf_counter() - wall0
     print(
@@ -235,11 +245,17 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--engine", choices=["local", "ray"], default="local")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="chunks the local engine ranks at once (default: CPUs, as multihelix rerank)",
+    )
     parser.add_argument("--recall-sample", type=int, default=50)
     parser.add_argument("--changed", type=float, default=0.01, help="share changed (0: skip)")
     args = parser.parse_args()
     for n in args.sizes:
-        bench(n, args.top, args.engine, args.recall_sample, args.changed)
+        bench(n, args.top, args.engine, args.threads, args.recall_sample, args.changed)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,12 @@ def add_parser(subparsers: Any) -> None:
         "--ray-address", default=None, help="Ray cluster to join (default: start a local one)"
     )
     rerank.add_argument("--ray-workers", type=int, default=None, help="actors (default: CPUs)")
+    rerank.add_argument(
+        "--threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="chunks the local engine ranks at once (default: CPUs)",
+    )
     rerank.add_argument(
         "--chunk-size", type=int, default=500, help="organisations per committed chunk"
     )
@@ -67,6 +74,7 @@ async def _run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         ray_workers=args.ray_workers,
         chunk_size=args.chunk_size,
+        threads=args.threads,
     )
     try:
         options.validate()

@@ -187,6 +187,16 @@ async def test_only_changed_ranks_the_affected_and_equals_a_full_run(
     )
 
 
+async def test_ranking_chunks_in_threads_stores_the_same_lists(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    ids = await make_network(client, n=30)
+    one = await run_rerank(service.ctx, RunOptions(top_k=8, chunk_size=4))
+    several = await run_rerank(service.ctx, RunOptions(top_k=8, chunk_size=4, threads=3))
+    assert several.status == "published" and several.ranked == len(ids)
+    assert await stored_lists(service, several.run_id) == await stored_lists(service, one.run_id)
+
+
 async def test_nothing_changed_means_nothing_ranked(
     service: Service, client: httpx.AsyncClient
 ) -> None:
