@@ -1,4 +1,4 @@
-"""Compiled loops over the CSR adjacency: the two per-query sweeps of the ranker's graph features.
+"""Compiled loops over the CSR adjacency behind the ranker's graph features, one query at a time.
 
 Each reads the rows it needs in place (no row copies) and releases the GIL, so request threads
 run them side by side. Sums run in a fixed order with plain IEEE arithmetic (no fast-math, no
