@@ -215,7 +215,7 @@ def scratch(n: int) -> tuple[FloatArray, npt.NDArray[np.uint8], FloatArray]:
 
 
 def warm_up() -> None:
-    """Compile (or load from the disk cache) both kernels for the snapshot's array types, so
+    """Compile (or load from the disk cache) the kernels for the snapshot's array types, so
     the first request does not pay for it (a few seconds without a cache)."""
     from graph.proximity import GraphSnapshot
 

@@ -145,9 +145,9 @@ class GraphSnapshot:
         # The best-connected organisations: their walks from a query come from a table.
         top = np.argsort(-self.degree, kind="stable")[:HUB_COUNT]
         self._hubs = _frozen(np.sort(top[self.degree[top] >= HUB_MIN_DEGREE]).astype(np.int64))
-        self._hub_slot = np.full(n, -1, dtype=np.int32)
-        self._hub_slot[self._hubs] = np.arange(len(self._hubs), dtype=np.int32)
-        self._hub_slot.flags.writeable = False
+        hub_slot = np.full(n, -1, dtype=np.int32)
+        hub_slot[self._hubs] = np.arange(len(self._hubs), dtype=np.int32)
+        self._hub_slot = _frozen(hub_slot)
 
     @classmethod
     def from_edges(

@@ -331,8 +331,13 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
         raise ValueError("rank_chunk ranks the unfiltered query only; use rank_partners")
     ids = np.asarray(list(dict.fromkeys(int(i) for i in org_ids)), dtype=np.int64)
     queries = _make_queries(batch, ids, query)
-    _generate_candidates(batch, queries, query)
-    per_query_cols = [_features(batch, q) for q in queries if len(q.candidates)]
+    per_query_cols: list[dict[str, FloatArray]] = []
+    for q, text in zip(queries, _text_candidates(batch, queries), strict=True):
+        # Graph expansion and features both start from the query's two-step flow: one right
+        # after the other, the snapshot computes it once.
+        q.candidates = _candidates_of(batch, q, text, query)
+        if len(q.candidates):
+            per_query_cols.append(_features(batch, q))
     lengths = np.array([len(q.candidates) for q in queries], dtype=np.int64)
     if not per_query_cols:
         return _empty_result(ids)
@@ -455,12 +460,12 @@ def _empty_result(ids: IntArray) -> ChunkResult:
 
 
 # -- candidates -----------------------------------------------------------------------------
-def _generate_candidates(batch: BatchState, queries: list[_Query], query: MatchQuery) -> None:
-    if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
-        for q in queries:
-            q.candidates = batch.row_ids[~np.isin(batch.row_ids, q.exclude)]
-        return
+def _text_candidates(batch: BatchState, queries: list[_Query]) -> list[list[IntArray]]:
+    """Per query, its text neighbours in the three spaces (none when everyone is scored):
+    searched for the whole chunk at once."""
     found: list[list[IntArray]] = [[] for _ in queries]
+    if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
+        return found
     for space, source in (("profile", "profile"), ("offers", "seeks"), ("seeks", "offers")):
         asking = [i for i, q in enumerate(queries) if q.vectors[source] is not None]
         hits = _search_many(
@@ -471,16 +476,26 @@ def _generate_candidates(batch: BatchState, queries: list[_Query], query: MatchQ
         )
         for i, ids in zip(asking, hits, strict=True):
             found[i].append(ids)
-    for i, q in enumerate(queries):
-        found[i].append(batch.snapshot.expand(q.org_id, ranker.GRAPH_CANDIDATES)[0])
-        found[i].append(
-            ranker.popular_candidates(batch.snapshot, ranker.POPULAR_CANDIDATES, q.exclude)
-        )
-        if query.include_existing:
-            found[i].append(q.partners)
-        pool = np.unique(np.concatenate(found[i]).astype(np.int64))
-        pool = pool[batch.rows_of(pool) >= 0]
-        q.candidates = np.asarray(pool[~np.isin(pool, q.exclude)], dtype=np.int64)
+    return found
+
+
+def _candidates_of(
+    batch: BatchState, q: _Query, text: list[IntArray], query: MatchQuery
+) -> IntArray:
+    """The query's candidates: everyone, or its ``text`` neighbours, graph neighbours and
+    well-connected organisations, as ``ranker._candidates`` gathers them."""
+    if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
+        return batch.row_ids[~np.isin(batch.row_ids, q.exclude)]
+    found = [
+        *text,
+        batch.snapshot.expand(q.org_id, ranker.GRAPH_CANDIDATES)[0],
+        ranker.popular_candidates(batch.snapshot, ranker.POPULAR_CANDIDATES, q.exclude),
+    ]
+    if query.include_existing:
+        found.append(q.partners)
+    pool = np.unique(np.concatenate(found).astype(np.int64))
+    pool = pool[batch.rows_of(pool) >= 0]
+    return np.asarray(pool[~np.isin(pool, q.exclude)], dtype=np.int64)
 
 
 def _unit(vector: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
