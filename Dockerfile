@@ -25,9 +25,9 @@ RUN apt-get update -qq \
     && scripts/build-web \
     && apt-get purge -y -qq nodejs npm && apt-get autoremove -y -qq \
     && rm -rf /var/lib/apt/lists/* web/node_modules
-# The graph kernels are compiled once here, into numba's cache beside the installed code.
+# The compiled kernels are built once here, into numba's cache beside the installed code.
 RUN pip install . \
-    && python -c "from graph.kernels import warm_up; warm_up()" \
+    && python -c "from app.main import warm_up_kernels; warm_up_kernels()" \
     && useradd --create-home --uid 10001 multihelix \
     && mkdir /data \
     && chown multihelix: /data

@@ -33,6 +33,7 @@ from app.services.importer import import_batch, read_json
 from app.services.keys import count_api_keys, create_api_key
 from app.settings import Settings
 from embeddings import Encoder
+from embeddings.kernels import warm_up as warm_up_vector_kernels
 from graph.kernels import warm_up as warm_up_graph_kernels
 
 log = logging.getLogger("multihelix")
@@ -97,9 +98,9 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
         # CPU spent in one 50 x 384 product under load). One BLAS thread per caller; the model
         # keeps torch's own pool.
         threadpool_limits(limits=1, user_api="blas")
-        # The graph kernels compile on first use (a few seconds; a fraction of one with the
+        # The compiled kernels compile on first use (a few seconds; a fraction of one with the
         # on-disk cache): here, beside loading the store, not in the first request.
-        compiled = asyncio.create_task(asyncio.to_thread(warm_up_graph_kernels))
+        compiled = asyncio.create_task(asyncio.to_thread(warm_up_kernels))
         async with open_service(settings, encoder=encoder) as ctx:
             await compiled
             if settings.load_demo_data and len(ctx.derived.state.catalog) == 0:
@@ -181,3 +182,8 @@ async def announce_first_admin_key(ctx: ServiceContext) -> None:
         + "\n",
         flush=True,
     )
+
+
+def warm_up_kernels() -> None:
+    warm_up_vector_kernels()
+    warm_up_graph_kernels()

@@ -40,6 +40,8 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from embeddings.kernels import dot_at
+
 log = logging.getLogger(__name__)
 
 Ids = Sequence[int] | npt.NDArray[np.integer[Any]]
@@ -146,11 +148,7 @@ class VectorIndex:
         """Exact cosine between ``query`` and each of ``ids``; 0 for an id without a vector."""
         unit_query = self._unit_query(query)
         with self._lock:
-            slots = self._slots(ids)
-            scores = np.zeros(len(slots), dtype=np.float32)
-            known = slots >= 0
-            scores[known] = dot_rows(self._vectors[slots[known]], unit_query)
-            return scores
+            return dot_at(self._vectors, self._slots(ids), unit_query)
 
     def search(
         self,

@@ -31,10 +31,10 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings import VectorIndex
-from embeddings.index import dot_rows
+from embeddings.kernels import dot_at
 from graph import GraphSnapshot
 from matching import ranker
-from matching.catalog import Catalog, ItemMatrix, OrgProfile, item_positions
+from matching.catalog import Catalog, ItemMatrix, OrgProfile
 from matching.diversity import profile_similarity
 from matching.explanation import explain
 from matching.features import (
@@ -74,9 +74,7 @@ class SpaceArrays:
         live = np.ones(used, dtype=bool)
         live[self.free] = False
         self.size = int(live.sum())
-        order = np.argsort(self.slot_ids[live], kind="stable")
-        self._sorted_ids = self.slot_ids[live][order]
-        self._sorted_slots = np.flatnonzero(live)[order]
+        self._slot_by_id = _dense_map(self.slot_ids[live], np.flatnonzero(live))
         self.ivf_bytes = content.ivf_bytes
         self.nprobe = content.nprobe or 0
         self._ivf: Any = None
@@ -91,15 +89,11 @@ class SpaceArrays:
 
     def slots_of(self, ids: IntArray) -> IntArray:
         """Slot of each id, -1 where the id has no vector in this space."""
-        return _lookup(self._sorted_ids, self._sorted_slots, ids)
+        return _lookup(self._slot_by_id, ids)
 
     def similarity(self, query: npt.NDArray[np.floating[Any]], ids: IntArray) -> np.ndarray:
         """As ``VectorIndex.similarity``: cosine to each id, 0 where an id has no vector."""
-        slots = self.slots_of(np.asarray(ids, dtype=np.int64))
-        scores = np.zeros(len(slots), dtype=np.float32)
-        known = slots >= 0
-        scores[known] = dot_rows(self.vectors[slots[known]], _unit(query))
-        return scores
+        return dot_at(self.vectors, self.slots_of(np.asarray(ids, dtype=np.int64)), _unit(query))
 
     def ivf(self) -> Any:
         if self._ivf is None and self.ivf_bytes is not None:
@@ -109,23 +103,21 @@ class SpaceArrays:
 
 
 class _PackedItems:
-    """Item vectors packed by catalogue row (``items[ptr[r]:ptr[r + 1]]``), read like
-    :class:`~matching.catalog.ItemMatrix`."""
+    """Item vectors packed by catalogue row, with the ``(start, count)`` span per row that
+    :meth:`~matching.catalog.ItemMatrix.view` gives."""
 
-    def __init__(self, items: npt.NDArray[np.float32], ptr: IntArray) -> None:
-        self._items, self._ptr = items, ptr
+    def __init__(self, items: npt.NDArray[np.float32], span: IntArray) -> None:
+        self._items, self._span = items, span
 
     @classmethod
     def copy_of(cls, source: ItemMatrix, rows: IntArray) -> _PackedItems:
         """The items of catalogue ``rows``, packed in that order."""
         items, counts = source.gather(rows)
-        return cls(np.ascontiguousarray(items), np.concatenate(([0], np.cumsum(counts))))
+        span = np.column_stack((np.cumsum(counts) - counts, counts)).astype(np.int64)
+        return cls(np.ascontiguousarray(items, dtype=np.float32), span)
 
-    def gather(self, rows: IntArray) -> tuple[npt.NDArray[np.float32], IntArray]:
-        safe = np.where(rows >= 0, rows, 0)
-        starts = self._ptr[safe]
-        counts = np.where(rows >= 0, self._ptr[safe + 1] - starts, 0)
-        return self._items[item_positions(starts, counts)], counts
+    def view(self) -> tuple[npt.NDArray[np.float32], IntArray]:
+        return self._items, self._span
 
 
 @dataclass
@@ -143,15 +135,14 @@ class BatchState:
     spaces: dict[str, SpaceArrays]
     snapshot: GraphSnapshot
     scorer: LinearScorer
-    _sorted_ids: IntArray = field(repr=False)
-    _sorted_rows: IntArray = field(repr=False)
+    _row_by_id: IntArray = field(repr=False)
 
     def __len__(self) -> int:
         return len(self.row_ids)
 
     def rows_of(self, ids: IntArray) -> IntArray:
         """Position of each id in ``row_ids`` (-1 for unknown ids)."""
-        return _lookup(self._sorted_ids, self._sorted_rows, ids)
+        return _lookup(self._row_by_id, ids)
 
 
 def prepare(state: MatchingState) -> BatchState:
@@ -163,7 +154,6 @@ def prepare(state: MatchingState) -> BatchState:
     if len(profiles) != len(row_ids):
         raise RuntimeError("the catalogue changed while it was being copied")
     snapshot = state.snapshot()
-    order = np.argsort(row_ids, kind="stable")
     return BatchState(
         row_ids=row_ids,
         profiles=profiles,
@@ -176,16 +166,23 @@ def prepare(state: MatchingState) -> BatchState:
         spaces={space: SpaceArrays(state.vectors[space]) for space in VECTOR_SPACES},
         snapshot=snapshot,
         scorer=state.scorer,
-        _sorted_ids=row_ids[order],
-        _sorted_rows=order.astype(np.int64),
+        _row_by_id=_dense_map(row_ids, np.arange(len(row_ids), dtype=np.int64)),
     )
 
 
-def _lookup(sorted_keys: IntArray, values: IntArray, keys: IntArray) -> IntArray:
-    if len(sorted_keys) == 0:
-        return np.full(len(keys), -1, dtype=np.int64)
-    pos = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
-    return np.where(sorted_keys[pos] == keys, values[pos], -1).astype(np.int64)
+def _dense_map(keys: IntArray, values: IntArray) -> IntArray:
+    """``out[key] = value``, -1 elsewhere: ids are the store's keys, dense enough that one
+    array index per lookup beats a search (as ``Catalog.row_by_id``)."""
+    out = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, dtype=np.int64)
+    out[keys] = values
+    return out
+
+
+def _lookup(dense: IntArray, keys: IntArray) -> IntArray:
+    """``dense[key]`` per key, -1 for keys outside it."""
+    keys = np.asarray(keys, dtype=np.int64)
+    inside = (keys >= 0) & (keys < len(dense))
+    return np.where(inside, dense[np.where(inside, keys, 0)] if len(dense) else -1, -1)
 
 
 # -- results --------------------------------------------------------------------------------

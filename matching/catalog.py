@@ -134,6 +134,11 @@ class ItemMatrix:
         self._data = (vectors, span)
         self._used, self._garbage = len(positions), 0
 
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        """(item vectors, ``(start, count)`` span per row): one consistent pair, never written
+        in place where a span points."""
+        return self._data
+
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(items of ``rows`` concatenated in row order, item count per row); a row of -1
         (an unknown organisation) has none."""

@@ -10,6 +10,7 @@ from typing import Protocol
 import numpy as np
 
 from embeddings import VectorIndex
+from embeddings.kernels import best_item_dot
 from graph import GraphSnapshot
 from matching.catalog import Catalog, OrgProfile
 
@@ -47,10 +48,11 @@ def reciprocal_fit(offer_fit: np.ndarray, need_fit: np.ndarray) -> np.ndarray:
 
 
 class ItemSource(Protocol):
-    """Per-row item vectors, gathered for many rows at once (``ItemMatrix`` and the batch's
-    packed copy)."""
+    """Per-row item vectors: ``ItemMatrix`` and the batch's packed copy."""
 
-    def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+    def view(self) -> tuple[np.ndarray, np.ndarray]:
+        """(item vectors, ``(start, count)`` per row)."""
+        ...
 
 
 def best_item_fit(
@@ -59,7 +61,7 @@ def best_item_fit(
     """Per candidate row, the best cosine between any of the query's items (e.g. its needs)
     and any of the candidate's items (e.g. its offers): one precise match is what makes a
     meeting worth having, and averaging items would dilute it. Unknown rows (-1) and
-    candidates without items get 0; nothing is gathered when the query has no items.
+    candidates without items get 0.
 
     >>> from matching.catalog import ItemMatrix
     >>> offers = ItemMatrix(2)
@@ -67,17 +69,15 @@ def best_item_fit(
     >>> best_item_fit(np.array([[1.0, 0.0]]), offers, np.array([0, 1, -1])).round(3).tolist()
     [0.6, 0.0, 0.0]
     """
-    out = np.zeros(len(rows), dtype=np.float64)
     if query_items is None or len(query_items) == 0 or len(rows) == 0:
-        return out
-    items, counts = source.gather(rows)
-    if len(items) == 0:
-        return out
-    best_per_item = (items @ query_items.T).max(axis=1)
-    has = counts > 0
-    offsets = np.cumsum(counts) - counts
-    out[has] = np.maximum.reduceat(best_per_item, offsets[has])
-    return out
+        return np.zeros(len(rows), dtype=np.float64)
+    items, span = source.view()
+    return best_item_dot(
+        items,
+        span,
+        np.asarray(rows, dtype=np.int64),
+        np.ascontiguousarray(query_items, dtype=np.float32),
+    )
 
 
 def compute_features(
