@@ -351,13 +351,17 @@ class GraphSnapshot:
             return empty
         q_partners = self._neighbourhood(q)[0]
         flow2, reached = self.resource_flow(q)
-        two = np.sort(reached)
-        two = two[(two != q) & ~_contains(q_partners, two)]
-        picked = _top(two, flow2[two], limit)
+        mine = np.zeros(len(self.node_ids), dtype=np.bool_)
+        mine[q_partners] = True
+        mine[q] = True
+        two = reached[~mine[reached]]
+        picked = _top(two, flow2[two], limit)  # ties by row: the order of `two` does not matter
         if len(picked) == limit:
             return self.node_ids[picked], flow2[picked]
         # A distance-3 node's partners are all 2 or more hops away, so its flow comes from the
-        # distance-2 nodes alone; this sweep only runs when there are fewer than `limit` of them.
+        # distance-2 nodes alone; this sweep only runs when there are fewer than `limit` of them
+        # (summed in row order, so the result does not depend on the order the flow found them).
+        two = np.sort(two)
         flow3 = self._step(two, flow2[two] * self._inv_strength[two])
         flow3[q] = 0.0
         flow3[q_partners] = 0.0

@@ -293,7 +293,7 @@ class _Query:
     org_id: int
     row: int  # in BatchState.row_ids
     partners: IntArray  # ids of its direct partners, ascending
-    exclude: IntArray  # ids never suggested
+    exclude: IntArray  # ids never suggested, ascending
     vectors: dict[str, npt.NDArray[np.float32] | None]
     candidates: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
@@ -307,7 +307,7 @@ def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_
         partners = batch.snapshot.direct_partners(org_id)
         exclude = np.array([org_id], dtype=np.int64)
         if not query.include_existing:
-            exclude = np.concatenate((exclude, partners)).astype(np.int64)
+            exclude = np.union1d(partners, exclude).astype(np.int64)
         vectors = {}
         for space in VECTOR_SPACES:
             arrays = batch.spaces[space]
@@ -482,7 +482,7 @@ def _candidates_of(
     """The query's candidates: everyone, or its ``text`` neighbours, graph neighbours and
     well-connected organisations, as ``ranker._candidates`` gathers them."""
     if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
-        return batch.row_ids[~np.isin(batch.row_ids, q.exclude)]
+        return batch.row_ids[~ranker.in_sorted(batch.row_ids, q.exclude)]
     found = [
         *text,
         batch.snapshot.expand(q.org_id, ranker.GRAPH_CANDIDATES)[0],
@@ -492,7 +492,7 @@ def _candidates_of(
         found.append(q.partners)
     pool = np.unique(np.concatenate(found).astype(np.int64))
     pool = pool[batch.rows_of(pool) >= 0]
-    return np.asarray(pool[~np.isin(pool, q.exclude)], dtype=np.int64)
+    return np.asarray(pool[~ranker.in_sorted(pool, q.exclude)], dtype=np.int64)
 
 
 def _unit(vector: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
