@@ -482,7 +482,7 @@ def _candidates_of(
     """The query's candidates: everyone, or its ``text`` neighbours, graph neighbours and
     well-connected organisations, as ``ranker._candidates`` gathers them."""
     if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
-        return batch.row_ids[~ranker.in_sorted(batch.row_ids, q.exclude)]
+        return np.asarray(batch.row_ids[~ranker.in_sorted(batch.row_ids, q.exclude)])
     found = [
         *text,
         batch.snapshot.expand(q.org_id, ranker.GRAPH_CANDIDATES)[0],
