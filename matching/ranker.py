@@ -150,9 +150,9 @@ def _candidates(
 
 
 def popular_candidates(snapshot: GraphSnapshot, k: int, exclude: np.ndarray) -> np.ndarray:
-    """The ``k`` best-connected organisations not in ``exclude`` (ascending): active organisations for
-    newcomers without text or links, and the well-connected partners the scorer favours,
-    which neither text nor graph neighbours always reach.
+    """The ``k`` best-connected organisations not in ``exclude`` (ascending): active
+    organisations for newcomers without text or links, and the well-connected partners the
+    scorer favours, which neither text nor graph neighbours always reach.
 
     ``k`` is fixed, whatever the query's own partner count: ``k`` plus one per excluded partner
     gave hubs thousands of candidates (100k organisations: 18 ms per hub query against 11.7
