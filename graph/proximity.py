@@ -421,9 +421,8 @@ class GraphSnapshot:
             return []
         q_partners, q_weights = self._neighbourhood(q)
         c_partners, c_weights = self._neighbourhood(c)
-        common, iq, ic = np.intersect1d(
-            q_partners, c_partners, assume_unique=True, return_indices=True
-        )
+        iq, ic = _matches(q_partners, c_partners)
+        common = q_partners[iq]
         if len(common) > 0:
             score = q_weights[iq] * c_weights[ic] * self._inv_strength[common]
             return self._ids(_top(common, score, limit))
@@ -483,6 +482,28 @@ def _contains(sorted_values: npt.NDArray[np.integer], items: npt.NDArray[np.inte
     pos = np.minimum(np.searchsorted(sorted_values, items), len(sorted_values) - 1)
     found: BoolArray = sorted_values[pos] == items
     return found
+
+
+def _matches(
+    left: npt.NDArray[np.integer], right: npt.NDArray[np.integer]
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+    """Positions ``(i, j)`` with ``left[i] == right[j]`` in two ascending arrays of distinct
+    values, ``i`` ascending: the shorter one is searched in the longer (a hub's row holds
+    thousands of partners; sorting both together, as ``np.intersect1d`` does, cost more).
+
+    >>> [a.tolist() for a in _matches(np.array([1, 4, 6]), np.array([0, 4, 5, 6, 9]))]
+    [[1, 2], [1, 3]]
+    """
+    if len(left) > len(right):
+        j, i = _matches(right, left)
+        order = np.argsort(i, kind="stable")
+        return i[order], j[order]
+    if len(right) == 0:
+        empty = np.zeros(0, dtype=np.intp)
+        return empty, empty
+    pos = np.minimum(np.searchsorted(right, left), len(right) - 1)
+    i = np.flatnonzero(right[pos] == left)
+    return i, pos[i].astype(np.intp)
 
 
 def _top(rows: npt.NDArray[np.integer], scores: FloatArray, limit: int) -> npt.NDArray[np.intp]:

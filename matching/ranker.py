@@ -268,12 +268,8 @@ def _diversify(
 ) -> list[int]:
     catalog = state.catalog
     rows = catalog.rows_of(ids)
-    index = state.vectors["profile"]
-    has = np.array([int(i) in index for i in ids], dtype=bool)
-    dim = index.dim
-    vecs = np.zeros((len(ids), dim), dtype=np.float32)
-    if has.any():
-        vecs[has] = index.get(ids[has].tolist())
+    vecs = state.vectors["profile"].get(ids)
+    has = vecs.any(axis=1)  # an id without a vector gets a zero row; stored ones never are
     sim = profile_similarity(
         vecs, has.astype(np.float64), catalog.country_code[rows], catalog.sector_masks[rows]
     )
