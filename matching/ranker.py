@@ -269,7 +269,7 @@ def _diversify(
     catalog = state.catalog
     rows = catalog.rows_of(ids)
     vecs = state.vectors["profile"].get(ids)
-    has = vecs.any(axis=1)  # an id without a vector gets a zero row; stored ones never are
+    has = np.any(vecs != 0, axis=1)  # an id without a vector gets a zero row; stored ones never
     sim = profile_similarity(
         vecs, has.astype(np.float64), catalog.country_code[rows], catalog.sector_masks[rows]
     )
