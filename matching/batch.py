@@ -714,12 +714,73 @@ def links_changed(before: str | None, after: str) -> bool:
     return before is None or before[16:] != after[16:]
 
 
+POPULAR_BAND = 2048
+"""How much of the degree order a run records (:func:`popular_band`): it tells every organisation
+with fewer than ``POPULAR_BAND - POPULAR_CANDIDATES`` partners among those which popular
+candidates it was ranked with."""
+
+
+def popular_band(state: MatchingState) -> list[int]:
+    """The best-connected organisations, in the order popular candidates are taken from."""
+    band: list[int] = state.snapshot().ids_by_degree()[:POPULAR_BAND].tolist()
+    return band
+
+
+def popular_shifts(
+    state: MatchingState, old_band: Sequence[int], subjects: Sequence[int]
+) -> tuple[set[int], dict[int, set[int]], dict[int, set[int]]]:
+    """How each subject's popular candidates (``ranker.popular_candidates``) moved since a run
+    that recorded ``old_band``: a changed link can lift an organisation into the best-connected
+    for everyone, and push another out.
+
+    Returns (subjects the old band is too short to tell for: partners of nearly all of it,
+    ``{subject: organisations now popular for it that were not}``, ``{subject: organisations
+    no longer popular for it}``). Subjects are taken to keep their partners (those whose links
+    changed are re-ranked anyway). When the order is the same as far as it was recorded, only
+    the first set can be non-empty.
+    """
+    k = ranker.POPULAR_CANDIDATES
+    snapshot = state.snapshot()
+    old = np.asarray(old_band, dtype=np.int64)
+    new = snapshot.ids_by_degree()
+    ids = np.asarray(subjects, dtype=np.int64)
+    unknown: set[int] = set()
+    if len(old) < len(new):
+        # Band members each subject may not be offered (itself, its partners).
+        in_band = np.isin(ids, old).astype(np.int64)
+        rows = snapshot.index_of(old)
+        per_node = np.bincount(
+            snapshot.adjacency[rows[rows >= 0]].indices, minlength=len(snapshot.node_ids)
+        )
+        nodes = snapshot.index_of(ids)
+        in_band[nodes >= 0] += per_node[nodes[nodes >= 0]]
+        unknown = set(ids[len(old) - in_band < k].tolist())
+    entering: dict[int, set[int]] = {}
+    leaving: dict[int, set[int]] = {}
+    if np.array_equal(old, new[: len(old)]):
+        return unknown, entering, leaving
+    for subject in ids.tolist():
+        if subject in unknown:
+            continue
+        exclude = np.union1d(snapshot.direct_partners(subject), [subject])
+        before = old[~ranker.in_sorted(old, exclude)][:k]
+        after = ranker.popular_candidates(snapshot, k, exclude)
+        came = np.setdiff1d(after, before)
+        went = np.setdiff1d(before, after)
+        if len(came):
+            entering[subject] = set(came.tolist())
+        if len(went):
+            leaving[subject] = set(went.tolist())
+    return unknown, entering, leaving
+
+
 def reached_by_changes(
     state: MatchingState,
     own: dict[int, str],
     changed: Sequence[int],
     relinked: Sequence[int],
     cutoffs: dict[int, float | None],
+    entering: dict[int, set[int]] | None = None,
 ) -> set[int]:
     """Organisations a changed one now reaches: within two hops of a changed link (common
     partners, their degrees and three-step walks move), and those it would enter the ranking
@@ -727,7 +788,9 @@ def reached_by_changes(
 
     ``own``: :func:`own_fingerprints` of every organisation; ``changed``: those whose own
     fingerprint differs from the stored one (or that are new); ``relinked``: those of them whose
-    partners changed; ``cutoffs``: the stored pool cut-offs (no entry: never ranked).
+    partners changed; ``cutoffs``: the stored pool cut-offs (no entry: never ranked);
+    ``entering``: more candidates per subject to check the same way (newly popular ones,
+    :func:`popular_shifts`).
     """
     snapshot = state.snapshot()
     out: set[int] = set()
@@ -760,6 +823,8 @@ def reached_by_changes(
         for subject in reached:
             if subject != org_id:
                 pairs.setdefault(subject, set()).add(org_id)
+    for subject, found in (entering or {}).items():
+        pairs.setdefault(subject, set()).update(found)
     by_candidate: dict[int, list[int]] = {}
     for subject, found in pairs.items():
         if subject in out or subject not in own:

@@ -149,6 +149,11 @@ async def get_run(db: Database, run_id: int) -> dict[str, Any]:
     return _run_view(row, current)
 
 
+_INTERNAL_PARAMETERS = frozenset({"components", "popular_band"})
+"""Kept with a run for later runs, not shown: the stored component names, and the degree order
+its popular candidates came from (``batch.popular_band``)."""
+
+
 def _run_view(row: RerankRun, current: int | None) -> dict[str, Any]:
     total = row.total_subjects
     return {
@@ -159,7 +164,9 @@ def _run_view(row: RerankRun, current: int | None) -> dict[str, Any]:
         "top_k": row.top_k,
         "only_changed": row.only_changed,
         "base_run_id": row.base_run_id,
-        "parameters": {k: v for k, v in (row.parameters or {}).items() if k != "components"},
+        "parameters": {
+            k: v for k, v in (row.parameters or {}).items() if k not in _INTERNAL_PARAMETERS
+        },
         "model_versions": row.model_versions or {},
         "snapshot_marker": row.snapshot_marker,
         "started_at": row.started_at,
@@ -648,11 +655,16 @@ async def _plan(
             elif base.context_marker != snap.context or base.top_k != options.top_k:
                 note = f"run {base.id} used other model or parameters: ranked every organisation"
                 base = None
+            elif "popular_band" not in (base.parameters or {}):
+                note = f"run {base.id} did not record its popular candidates: ranked every one"
+                base = None
     all_ids = np.array(sorted(snap.own), dtype=np.int64)
     if base is None:
         plan = all_ids
     else:
-        plan = await _affected(ctx, state, snap, base.id, all_ids)
+        plan = await _affected(
+            ctx, state, snap, base.id, (base.parameters or {})["popular_band"], all_ids
+        )
     parameters: dict[str, Any] = {
         "top_k": options.top_k,
         "chunk_size": options.chunk_size,
@@ -660,6 +672,7 @@ async def _plan(
         "cross_preference": options.query().cross_preference,
         "diversity": options.query().diversity,
         "organisations": len(all_ids),
+        "popular_band": batch_ranker.popular_band(state),
     }
     if note:
         parameters["note"] = note
@@ -676,11 +689,18 @@ async def _plan(
 
 
 async def _affected(
-    ctx: ServiceContext, state: MatchingState, snap: _Snapshot, base_id: int, all_ids: np.ndarray
+    ctx: ServiceContext,
+    state: MatchingState,
+    snap: _Snapshot,
+    base_id: int,
+    base_band: list[int],
+    all_ids: np.ndarray,
 ) -> np.ndarray:
     """Organisations whose stored list in ``base_id`` may differ from a new ranking: those
     whose own inputs changed (or are new), those with a changed organisation on their list or
-    among their partners, and those a changed organisation would now enter the pool of."""
+    among their partners, those a changed organisation would now enter the pool of, and those
+    whose popular candidates moved (``base_band``: the base run's degree order) in a way that
+    can change their list."""
     async with ctx.db.read() as session:
         stored = dict(
             (
@@ -714,8 +734,31 @@ async def _affected(
                 )
             ).all()
         )
+    # Popular candidates come from the degree order: a changed link can move an organisation
+    # into or out of them for subjects anywhere in the network.
+    unknown, newly_popular, no_longer = await anyio.to_thread.run_sync(
+        batch_ranker.popular_shifts, state, base_band, all_ids.tolist()
+    )
+    affected.update(unknown)
+    if no_longer:
+        gone = sorted(set().union(*no_longer.values()))
+        async with ctx.db.read() as session:
+            for start in range(0, len(gone), _IN_BATCH):
+                listed = await session.execute(
+                    select(RerankMatch.organisation_id, RerankMatch.candidate_id).where(
+                        RerankMatch.run_id == base_id,
+                        RerankMatch.candidate_id.in_(gone[start : start + _IN_BATCH]),
+                    )
+                )
+                affected.update(s for s, c in listed.all() if c in no_longer.get(s, ()))
     entering = await anyio.to_thread.run_sync(
-        batch_ranker.reached_by_changes, state, snap.own, changed, relinked, cutoffs
+        batch_ranker.reached_by_changes,
+        state,
+        snap.own,
+        changed,
+        relinked,
+        cutoffs,
+        newly_popular,
     )
     affected.update(entering)
     known = set(snap.own)

@@ -18,7 +18,7 @@ from app.schemas.matches import Match
 from app.services import rerank
 from app.services.rerank import RunOptions, begin_run, erase_from_runs, export_run, run_rerank
 from app.store.rerank_models import RerankMatch, RerankRun, RerankState, RerankSubject
-from matching import batch
+from matching import batch, ranker
 from matching.ranker import MatchQuery, rank_partners
 from tests.api.helpers import create_org, link
 from tests.conftest import Service
@@ -185,6 +185,33 @@ async def test_only_changed_ranks_the_affected_and_equals_a_full_run(
     assert await stored_lists(service, incremental.run_id) == await stored_lists(
         service, full.run_id
     )
+
+
+@pytest.mark.parametrize("band", [2048, 3], ids=["whole-order", "short-band"])
+async def test_an_organisation_becoming_popular_reranks_lists_far_from_it(
+    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, band: int
+) -> None:
+    # Candidate generation as on a large network: a few text and graph neighbours, and the
+    # two best-connected organisations for everyone.
+    monkeypatch.setattr(ranker, "EXHAUSTIVE_LIMIT", 5)
+    monkeypatch.setattr(ranker, "TEXT_CANDIDATES", 2)
+    monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", 2)
+    monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", 2)
+    monkeypatch.setattr(batch, "POPULAR_BAND", band)
+    ids = await make_network(client, n=30)
+    await run_rerank(service.ctx, RunOptions(top_k=50))
+    # The last organisation starts eight collaborations and becomes the best-connected: it is
+    # now a candidate of organisations nowhere near it, and pushes another out of the two.
+    for other in ids[14:22]:
+        await link(client, ids[29], other)
+
+    incremental = await run_rerank(service.ctx, RunOptions(top_k=50, only_changed=True))
+    full = await run_rerank(service.ctx, RunOptions(top_k=50))
+    assert await stored_lists(service, incremental.run_id) == await stored_lists(
+        service, full.run_id
+    )
+    run = (await client.get(f"/v1/rerank/runs/{incremental.run_id}")).json()
+    assert "popular_band" not in run["parameters"]
 
 
 async def test_ranking_chunks_in_threads_stores_the_same_lists(
