@@ -79,7 +79,7 @@ class MatchingState:
     def refresh_snapshot(self) -> None:
         """Rebuild the CSR view after graph changes (call from the writer, off the event loop).
 
-        The hubs' walk table is built here too, so no request waits for it (0.6 s at 100k
+        The hubs' walk table is built here too, so no request waits for it (0.7 s at 100k
         organisations)."""
         snapshot = self.graph.snapshot()
         snapshot.hub_walk_table()
