@@ -21,7 +21,6 @@ __all__ = ["UNREACHABLE_HOPS", "GraphSnapshot", "ProximityFeatures"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-BoolArray = npt.NDArray[np.bool_]
 IndexArray = npt.NDArray[np.integer[Any]]  # CSR index arrays: int32 unless the graph is huge
 _ArrayT = TypeVar("_ArrayT", bound=np.ndarray[Any, Any])
 
@@ -426,7 +425,7 @@ class GraphSnapshot:
         if len(common) > 0:
             score = q_weights[iq] * c_weights[ic] * self._inv_strength[common]
             return self._ids(_top(common, score, limit))
-        if _contains(q_partners, np.array([c]))[0]:
+        if np.any(q_partners == c):  # direct partners without a common one
             return []
         # Edges a - b between the two neighbourhoods, read from the rows of q's partners.
         pos, lengths = _row_positions(self._indptr, q_partners)
@@ -473,15 +472,6 @@ def _row_positions(
         starts - block_starts, lengths
     )
     return positions, lengths
-
-
-def _contains(sorted_values: npt.NDArray[np.integer], items: npt.NDArray[np.integer]) -> BoolArray:
-    """Whether each item is in ``sorted_values`` (ascending)."""
-    if len(sorted_values) == 0:
-        return np.zeros(len(items), dtype=np.bool_)
-    pos = np.minimum(np.searchsorted(sorted_values, items), len(sorted_values) - 1)
-    found: BoolArray = sorted_values[pos] == items
-    return found
 
 
 def _matches(
