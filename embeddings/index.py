@@ -254,7 +254,7 @@ class VectorIndex:
         id_array, rows = self._validated(ids, vectors)
         n = len(id_array)
         ivf = self._trained_ivf(rows) if n > self.exact_threshold else None
-        slot_by_id = _slot_map(id_array, np.arange(n, dtype=np.int64))
+        slot_by_id = id_map(id_array, np.arange(n, dtype=np.int64))
         with self._lock:
             self._vectors = rows
             self._slot_ids = id_array.copy()
@@ -395,7 +395,7 @@ class VectorIndex:
             raise _UnusableIndexFile("slot table is inconsistent")
         if len(live_ids) and (live_ids.min() < 0 or live_ids.max() > MAX_ID):
             raise _UnusableIndexFile("ids out of range")
-        slot_by_id = _slot_map(live_ids, np.flatnonzero(live))
+        slot_by_id = id_map(live_ids, np.flatnonzero(live))
         ivf: faiss.IndexIVFFlat | None = None
         if sections["faiss"].nbytes:
             stored = faiss.deserialize_index(np.frombuffer(sections["faiss"], dtype=np.uint8))
@@ -415,12 +415,7 @@ class VectorIndex:
 
     def _slots(self, ids: Ids) -> npt.NDArray[np.int64]:
         """Slot of each id, -1 where unknown."""
-        id_array = _id_array(ids)
-        slot_by_id = self._slot_by_id
-        known = (id_array >= 0) & (id_array < len(slot_by_id))
-        if len(slot_by_id) == 0:
-            return np.full(len(id_array), -1, dtype=np.int64)
-        return np.where(known, slot_by_id[np.where(known, id_array, 0)], -1).astype(np.int64)
+        return look_up(self._slot_by_id, _id_array(ids))
 
     def _slot(self, id_: int) -> int:
         return int(self._slot_by_id[id_]) if id_ < len(self._slot_by_id) else -1
@@ -556,11 +551,26 @@ def _exclusion_ids(
     return np.fromiter(exclude, dtype=np.int64, count=len(exclude))
 
 
-def _slot_map(ids: npt.NDArray[np.int64], slots: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
-    """The ``id -> slot`` array (-1 elsewhere) for non-negative ``ids``."""
-    slot_by_id = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int32)
-    slot_by_id[ids] = slots
-    return slot_by_id
+def id_map(ids: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
+    """The ``id -> value`` array (-1 elsewhere) for non-negative ``ids``: ids are the store's
+    keys, dense enough that one array index per lookup beats a search."""
+    by_id = np.full(int(ids.max()) + 1 if len(ids) else 0, -1, dtype=np.int32)
+    by_id[ids] = values
+    return by_id
+
+
+def look_up(
+    by_id: npt.NDArray[np.integer[Any]], ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """``by_id[id]`` (an :func:`id_map`) for each id, -1 for ids outside it.
+
+    >>> look_up(id_map(np.array([3, 1]), np.array([0, 1])), np.array([1, 2, 3, 9, -1])).tolist()
+    [1, -1, 0, -1, -1]
+    """
+    if len(by_id) == 0:
+        return np.full(len(ids), -1, dtype=np.int64)
+    known = (ids >= 0) & (ids < len(by_id))
+    return np.where(known, by_id[np.where(known, ids, 0)], -1).astype(np.int64)
 
 
 def _remove_slots(ivf: faiss.IndexIVFFlat, slots: list[int]) -> None:

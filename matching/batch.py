@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings import VectorIndex
+from embeddings.index import id_map, look_up
 from embeddings.kernels import dot_at
 from graph import GraphSnapshot
 from matching import ranker
@@ -74,7 +75,7 @@ class SpaceArrays:
         live = np.ones(used, dtype=bool)
         live[self.free] = False
         self.size = int(live.sum())
-        self._slot_by_id = _dense_map(self.slot_ids[live], np.flatnonzero(live))
+        self._slot_by_id = id_map(self.slot_ids[live], np.flatnonzero(live))
         self.ivf_bytes = content.ivf_bytes
         self.nprobe = content.nprobe or 0
         self._ivf: Any = None
@@ -89,7 +90,7 @@ class SpaceArrays:
 
     def slots_of(self, ids: IntArray) -> IntArray:
         """Slot of each id, -1 where the id has no vector in this space."""
-        return _lookup(self._slot_by_id, ids)
+        return look_up(self._slot_by_id, np.asarray(ids, dtype=np.int64))
 
     def similarity(self, query: npt.NDArray[np.floating[Any]], ids: IntArray) -> np.ndarray:
         """As ``VectorIndex.similarity``: cosine to each id, 0 where an id has no vector."""
@@ -135,14 +136,14 @@ class BatchState:
     spaces: dict[str, SpaceArrays]
     snapshot: GraphSnapshot
     scorer: LinearScorer
-    _row_by_id: IntArray = field(repr=False)
+    _row_by_id: npt.NDArray[np.int32] = field(repr=False)  # embeddings.index.id_map
 
     def __len__(self) -> int:
         return len(self.row_ids)
 
     def rows_of(self, ids: IntArray) -> IntArray:
         """Position of each id in ``row_ids`` (-1 for unknown ids)."""
-        return _lookup(self._row_by_id, ids)
+        return look_up(self._row_by_id, np.asarray(ids, dtype=np.int64))
 
 
 def prepare(state: MatchingState) -> BatchState:
@@ -166,23 +167,8 @@ def prepare(state: MatchingState) -> BatchState:
         spaces={space: SpaceArrays(state.vectors[space]) for space in VECTOR_SPACES},
         snapshot=snapshot,
         scorer=state.scorer,
-        _row_by_id=_dense_map(row_ids, np.arange(len(row_ids), dtype=np.int64)),
+        _row_by_id=id_map(row_ids, np.arange(len(row_ids), dtype=np.int64)),
     )
-
-
-def _dense_map(keys: IntArray, values: IntArray) -> IntArray:
-    """``out[key] = value``, -1 elsewhere: ids are the store's keys, dense enough that one
-    array index per lookup beats a search (as ``Catalog.row_by_id``)."""
-    out = np.full(int(keys.max()) + 1 if len(keys) else 0, -1, dtype=np.int64)
-    out[keys] = values
-    return out
-
-
-def _lookup(dense: IntArray, keys: IntArray) -> IntArray:
-    """``dense[key]`` per key, -1 for keys outside it."""
-    keys = np.asarray(keys, dtype=np.int64)
-    inside = (keys >= 0) & (keys < len(dense))
-    return np.where(inside, dense[np.where(inside, keys, 0)] if len(dense) else -1, -1)
 
 
 # -- results --------------------------------------------------------------------------------
