@@ -293,7 +293,7 @@ def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_
         partners = batch.snapshot.direct_partners(org_id)
         exclude = np.array([org_id], dtype=np.int64)
         if not query.include_existing:
-            exclude = np.union1d(partners, exclude).astype(np.int64)
+            exclude = ranker.never_suggested(batch.snapshot, org_id)
         vectors = {}
         for space in VECTOR_SPACES:
             arrays = batch.spaces[space]
@@ -472,7 +472,9 @@ def _candidates_of(
     found = [
         *text,
         batch.snapshot.expand(q.org_id, ranker.GRAPH_CANDIDATES)[0],
-        ranker.popular_candidates(batch.snapshot, ranker.POPULAR_CANDIDATES, q.exclude),
+        ranker.popular_candidates(
+            batch.snapshot.ids_by_degree(), ranker.POPULAR_CANDIDATES, q.exclude
+        ),
     ]
     if query.include_existing:
         found.append(q.partners)
@@ -748,9 +750,9 @@ def popular_shifts(
     for subject in ids.tolist():
         if subject in unknown:
             continue
-        exclude = np.union1d(snapshot.direct_partners(subject), [subject])
-        before = old[~ranker.in_sorted(old, exclude)][:k]
-        after = ranker.popular_candidates(snapshot, k, exclude)
+        exclude = ranker.never_suggested(snapshot, subject)
+        before = ranker.popular_candidates(old, k, exclude)
+        after = ranker.popular_candidates(new, k, exclude)
         came = np.setdiff1d(after, before)
         went = np.setdiff1d(before, after)
         if len(came):

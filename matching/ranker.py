@@ -98,7 +98,7 @@ def rank_partners(state: MatchingState, org_id: int, query: MatchQuery) -> list[
     snapshot = state.snapshot()
     qvec = query_vectors(state.vectors, org_id)
     direct = snapshot.direct_partners(org_id)
-    exclude = np.array([org_id]) if query.include_existing else np.union1d(direct, [org_id])
+    exclude = np.array([org_id]) if query.include_existing else never_suggested(snapshot, org_id)
 
     candidates = _candidates(state, snapshot, profile, qvec, query, exclude, direct)
     if len(candidates) == 0:
@@ -140,7 +140,7 @@ def _candidates(
                 found.append(ids)
         ids, _ = snapshot.expand(profile.id, GRAPH_CANDIDATES)
         found.append(ids)
-        found.append(popular_candidates(snapshot, POPULAR_CANDIDATES, exclude))
+        found.append(popular_candidates(snapshot.ids_by_degree(), POPULAR_CANDIDATES, exclude))
         if query.include_existing:
             found.append(direct)
         pool = np.unique(np.concatenate(found).astype(np.int64))
@@ -149,10 +149,11 @@ def _candidates(
     return np.asarray(pool[keep], dtype=np.int64)
 
 
-def popular_candidates(snapshot: GraphSnapshot, k: int, exclude: np.ndarray) -> np.ndarray:
+def popular_candidates(by_degree: np.ndarray, k: int, exclude: np.ndarray) -> np.ndarray:
     """The ``k`` best-connected organisations not in ``exclude`` (ascending): active
     organisations for newcomers without text or links, and the well-connected partners the
-    scorer favours, which neither text nor graph neighbours always reach.
+    scorer favours, which neither text nor graph neighbours always reach. ``by_degree`` is
+    ``GraphSnapshot.ids_by_degree()`` (or the part of it a run recorded, ``batch.popular_band``).
 
     ``k`` is fixed, whatever the query's own partner count: ``k`` plus one per excluded partner
     gave hubs thousands of candidates (100k organisations: 18 ms per hub query against 11.7
@@ -160,8 +161,13 @@ def popular_candidates(snapshot: GraphSnapshot, k: int, exclude: np.ndarray) -> 
     and 50 hub queries: the first 30: 0.74 / 0.70; 30 plus one per partner: 0.81 / 0.96; the
     first 100: 0.86 / 0.86; the first 200: 0.88 / 0.92.
     """
-    ranked = snapshot.ids_by_degree()[: k + len(exclude)]
+    ranked = by_degree[: k + len(exclude)]
     return np.asarray(ranked[~in_sorted(ranked, exclude)][:k], dtype=np.int64)
+
+
+def never_suggested(snapshot: GraphSnapshot, org_id: int) -> np.ndarray:
+    """The organisation and its direct partners, ascending: what a default query excludes."""
+    return np.union1d(snapshot.direct_partners(org_id), [org_id]).astype(np.int64)
 
 
 def in_sorted(items: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:
@@ -299,7 +305,7 @@ def search_partners(state: MatchingState, search: SearchQuery) -> list[ScoredMat
         raise UnknownOrganisation(search.on_behalf_of)
     exclude = np.zeros(0, dtype=np.int64)
     if behalf is not None:
-        exclude = np.union1d(snapshot.direct_partners(behalf.id), [behalf.id])
+        exclude = never_suggested(snapshot, behalf.id)
     eligible = catalog.filtered_ids(search.filter) if not search.filter.is_empty else None
     if (len(catalog) if eligible is None else len(eligible)) <= EXHAUSTIVE_LIMIT:
         pool = catalog.all_ids() if eligible is None else eligible

@@ -716,15 +716,27 @@ async def _affected(
     affected: set[int] = set(changed)
     if not changed:
         return np.zeros(0, dtype=np.int64)
+    # Popular candidates come from the degree order: a changed link can move an organisation
+    # into or out of them for subjects anywhere in the network.
+    unknown, newly_popular, no_longer = await anyio.to_thread.run_sync(
+        batch_ranker.popular_shifts, state, base_band, all_ids.tolist()
+    )
+    affected.update(unknown)
+    # One pass over the stored lists: those holding a changed organisation (its score moved) or
+    # one that stopped being a popular candidate for them (it may have left their candidates).
+    changed_set = set(changed)
+    listed = sorted(changed_set.union(*no_longer.values()))
     async with ctx.db.read() as session:
-        for start in range(0, len(changed), _IN_BATCH):
-            part = changed[start : start + _IN_BATCH]
-            found = await session.scalars(
-                select(RerankMatch.organisation_id)
-                .where(RerankMatch.run_id == base_id, RerankMatch.candidate_id.in_(part))
-                .distinct()
+        for start in range(0, len(listed), _IN_BATCH):
+            rows = await session.execute(
+                select(RerankMatch.organisation_id, RerankMatch.candidate_id).where(
+                    RerankMatch.run_id == base_id,
+                    RerankMatch.candidate_id.in_(listed[start : start + _IN_BATCH]),
+                )
             )
-            affected.update(found.all())
+            affected.update(
+                s for s, c in rows.all() if c in changed_set or c in no_longer.get(s, ())
+            )
         cutoffs = dict(
             (
                 await session.execute(
@@ -734,23 +746,6 @@ async def _affected(
                 )
             ).all()
         )
-    # Popular candidates come from the degree order: a changed link can move an organisation
-    # into or out of them for subjects anywhere in the network.
-    unknown, newly_popular, no_longer = await anyio.to_thread.run_sync(
-        batch_ranker.popular_shifts, state, base_band, all_ids.tolist()
-    )
-    affected.update(unknown)
-    if no_longer:
-        gone = sorted(set().union(*no_longer.values()))
-        async with ctx.db.read() as session:
-            for start in range(0, len(gone), _IN_BATCH):
-                listed = await session.execute(
-                    select(RerankMatch.organisation_id, RerankMatch.candidate_id).where(
-                        RerankMatch.run_id == base_id,
-                        RerankMatch.candidate_id.in_(gone[start : start + _IN_BATCH]),
-                    )
-                )
-                affected.update(s for s, c in listed.all() if c in no_longer.get(s, ()))
     entering = await anyio.to_thread.run_sync(
         batch_ranker.reached_by_changes,
         state,
