@@ -24,10 +24,16 @@ if TYPE_CHECKING:
 MINILM_NAME: Final = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIM: Final = 384
 MINILM_MAX_TOKENS: Final = 256
-# scripts/bench_embeddings.py on 2 cores, 40-120 word profiles: 32 was best or level with 64, and
-# 128 clearly worse (one thread: 60 vs 72 vs 91 CPU-ms per text for 32/64/128). The model sorts
-# texts by length, then pads each batch to its longest text: bigger batches pad more.
+# One model call pads its texts to the longest, so ``encode`` groups texts of similar length
+# (``length_chunks``): a call holds up to DEFAULT_BATCH_SIZE texts of CHARS_PER_TEXT characters,
+# more of shorter ones (at most MAX_CHUNK), and a text under half the longest one's length starts
+# the next call. scripts/bench_embeddings.py on 2 cores, 40-120 word profiles: 32 long texts per
+# call was best or level with 64, and 128 clearly worse (one thread: 60 vs 72 vs 91 CPU-ms per
+# text). Mixed profile and offer/seek texts in fixed calls of 32, as before length grouping: 61
+# texts/s; see docs/operations.md for the grouped figures.
 DEFAULT_BATCH_SIZE: Final = 32
+CHARS_PER_TEXT: Final = 400
+MAX_CHUNK: Final = 256
 
 _MINILM_ALIASES: Final = frozenset({"minilm", "all-minilm-l6-v2", MINILM_NAME.lower()})
 _OFFLINE_VARIABLES: Final = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
@@ -80,18 +86,47 @@ class SentenceTransformerEncoder:
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        rows = self._model.encode(
-            list(texts),
-            batch_size=self.batch_size,
-            normalize_embeddings=True,
-            show_progress_bar=False,
-            convert_to_numpy=True,
-        )
-        return np.ascontiguousarray(rows, dtype=np.float32)
+        rows = np.empty((len(texts), self.dim), dtype=np.float32)
+        for chunk in length_chunks([len(t) for t in texts], self.batch_size * CHARS_PER_TEXT):
+            rows[chunk] = self._model.encode(
+                [texts[i] for i in chunk],
+                batch_size=len(chunk),
+                normalize_embeddings=True,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+            )
+        return rows
 
     def token_count(self, text: str) -> int:
         """Word pieces in ``text`` including the two special tokens, before any truncation."""
         return len(self._model.tokenizer(text, truncation=False, verbose=False)["input_ids"])
+
+
+def length_chunks(lengths: Sequence[int], budget: int) -> list[list[int]]:
+    """Positions of the texts grouped for model calls: longest first; a group's size times its
+    longest length stays within ``budget`` (characters), it holds at most ``MAX_CHUNK`` texts, and
+    a text under half the group's longest length starts a new group. Each call is padded to its
+    longest text, so a short offer never pays for a long description's padding.
+
+    >>> length_chunks([400, 20, 390, 25, 30], budget=800)
+    [[0, 2], [4, 3, 1]]
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    chunks: list[list[int]] = []
+    longest = 0
+    for i in order:
+        size = max(lengths[i], 1)
+        if (
+            chunks
+            and len(chunks[-1]) < MAX_CHUNK
+            and (len(chunks[-1]) + 1) * longest <= budget
+            and 2 * size >= longest
+        ):
+            chunks[-1].append(i)
+        else:
+            chunks.append([i])
+            longest = size
+    return chunks
 
 
 def _load_offline(model_dir: Path | None) -> SentenceTransformer:
