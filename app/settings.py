@@ -62,11 +62,12 @@ class Settings(BaseSettings):
         description="Requests a key may make in a burst before the per-second rate applies.",
     )
     max_concurrent_requests: int = Field(
-        default=12,
+        default=32,
         ge=1,
         le=10_000,
         description="Requests handled at the same time (per process); more wait in a queue. "
-        "Keep it at or below the database connection pool (15 on SQLite, 20 on PostgreSQL).",
+        "Keep it at or below the database connection pool (40 connections). Writes waiting "
+        "for the embedding model count: more of them share each model call.",
     )
     max_queued_requests: int = Field(
         default=256,

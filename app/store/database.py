@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import Session
 
+POOL_CONNECTIONS = 40  # at most, per process and database
+POOL_IDLE = 10  # kept open when idle
+
 
 class StoreSession(Session):
     """The sync session behind every store session: commit hooks (e.g. the idempotency
@@ -46,7 +49,11 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+            kwargs["pool_pre_ping"] = True
+        if not self.is_sqlite or (parsed.database and parsed.database != ":memory:"):
+            # Connections open on demand up to POOL_CONNECTIONS, enough for every request the
+            # service handles at once (settings.max_concurrent_requests) to hold one.
+            kwargs.update(pool_size=POOL_IDLE, max_overflow=POOL_CONNECTIONS - POOL_IDLE)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
