@@ -46,7 +46,11 @@ class Settings(BaseSettings):
         "matching/models/.",
     )
     embed_batch_size: int = Field(
-        default=64, ge=1, le=1024, description="Largest batch of texts sent to the model at once."
+        default=64,
+        ge=1,
+        le=1024,
+        description="Texts the micro-batcher collects from concurrent requests for one encode "
+        "(one caller's texts are never split); the encoder groups them by length into calls.",
     )
     rate_limit_per_second: float = Field(
         default=50.0,
