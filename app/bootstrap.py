@@ -24,9 +24,13 @@ log = logging.getLogger("multihelix")
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, *, encoder: Encoder | None = None
+    settings: Settings, *, encoder: Encoder | None = None, follow: bool = True
 ) -> AsyncIterator[ServiceContext]:
-    """A ready :class:`ServiceContext`: schema migrated, model loaded, state rebuilt."""
+    """A ready :class:`ServiceContext`: schema migrated, model loaded, state rebuilt.
+
+    With ``follow`` (the service), the state also takes other processes' writes as they land
+    (app/services/changes.py); without (a re-ranking run on the command line), it changes only
+    with this process's own writes."""
     started = time.perf_counter()
     # The model (importing torch, reading the weights) loads in a thread while the schema is
     # checked and the store read: its name and dim are all the reading needs.
@@ -61,10 +65,18 @@ async def open_service(
             asyncio.create_task(derived.train_deferred(db)) if derived.deferred_spaces else None
         )
         saving = asyncio.create_task(_save_after(training, derived, db, index_dir))
+        # Other processes' writes (app/services/changes.py); one's own apply as they commit.
+        following = (
+            asyncio.create_task(derived.follow(db, settings.state_sync_interval_s))
+            if follow
+            else None
+        )
         try:
             async with BatchingEncoder(model, max_batch=settings.embed_batch_size) as batching:
                 yield ServiceContext(settings=settings, db=db, derived=derived, encoder=batching)
         finally:
+            if following is not None:
+                following.cancel()
             if training is not None:
                 training.cancel()  # a stop does not wait for k-means; the next start trains
             await saving

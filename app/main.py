@@ -32,6 +32,7 @@ from app.services.context import ServiceContext
 from app.services.importer import import_batch, read_json
 from app.services.keys import count_api_keys, create_api_key
 from app.settings import Settings
+from app.store.database import Database
 from embeddings import Encoder
 from embeddings.kernels import warm_up as warm_up_vector_kernels
 from graph.kernels import warm_up as warm_up_graph_kernels
@@ -106,7 +107,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
             if settings.load_demo_data and len(ctx.derived.state.catalog) == 0:
                 await load_demo(ctx)
             if await count_api_keys(ctx.db) == 0:
-                await announce_first_admin_key(ctx)
+                await announce_first_admin_key(ctx.db)
             app.state.ctx = ctx
             log.info("MultiHelix ready in %.1f s", time.perf_counter() - started)
             try:
@@ -168,9 +169,9 @@ async def load_demo(ctx: ServiceContext) -> None:
     )
 
 
-async def announce_first_admin_key(ctx: ServiceContext) -> None:
+async def announce_first_admin_key(db: Database) -> None:
     """Create the first admin key of an empty store and print it once, like a notebook token."""
-    created = await create_api_key(ctx.db, role="admin", label="first start")
+    created = await create_api_key(db, role="admin", label="first start")
     print(
         "\n" + "=" * 78 + "\n"
         "  MultiHelix admin API key (shown once; keep it safe, revoke with\n"

@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         default=True,
         description="Load the fictional demo organisations when the store is empty at start-up.",
     )
+    state_sync_interval_s: float = Field(
+        default=0.5,
+        gt=0,
+        le=3600,
+        description="How often a process applies the writes other processes made to the same "
+        "store (the other workers of `multihelix serve --workers N`, other machines on the same "
+        "PostgreSQL, a `multihelix import` running beside the service) to its in-memory "
+        "catalogue, vector indexes and graph. A process's own writes apply before it answers.",
+    )
     max_request_bytes: int = Field(
         default=2_000_000, description="Largest accepted request body; larger bodies get 413."
     )

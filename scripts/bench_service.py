@@ -23,7 +23,7 @@ Every figure comes from the same run:
    memory (VmRSS/VmHWM from /proc) are the service's own; stages come from the app.bootstrap log.
 4. In-process matching. ``rank_partners(state, id, MatchQuery())`` (explanations on) in the child
    for 500 random and 200 hub organisations (top 1% by degree), then a cProfile pass of each kind.
-5. HTTP. ``multihelix serve`` (and ``uvicorn --workers 2``) as subprocesses on the store; 16
+5. HTTP. ``multihelix serve``, with one and with two workers, as subprocesses on the store; 16
    keep-alive ``httpx.AsyncClient`` clients request ``/v1/organisations/{id}/matches`` for random
    ids. The load generator shares the 2 cores with the server; its CPU use is printed.
 
@@ -1342,7 +1342,7 @@ def report_size(n: int, figures: dict[str, Any]) -> None:
             top = child["profile"][kind]["ours_by_cumulative"][:8]
             listing = "; ".join(f"{r['function']} {r['cum_ms_per_query']}" for r in top)
             rows.append((f"cProfile ({kind}), thread-CPU ms/query", listing))
-    for label in ("http_serve", "http_uvicorn_2_workers"):
+    for label in ("http_serve", "http_serve_2_workers"):
         h = figures.get(label)
         if h and "error" in h:
             rows.append((label, h["error"]))
@@ -1423,7 +1423,7 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
                     name = f"N={n} in-process {{}} ms ({kind}, {clock})"
                     check(name.format("p50"), pct["p50"], "inproc_p50_ms_max")
                     check(name.format("p99"), pct["p99"], "inproc_p99_ms_max")
-        for label in ("http_serve", "http_uvicorn_2_workers"):
+        for label in ("http_serve", "http_serve_2_workers"):
             h = figures.get(label)
             if h and "error" not in h:
                 check(f"N={n} {label} req/s", h["requests_per_s"], "http_rps_min")
@@ -1529,15 +1529,10 @@ def bench_size(n: int, args: argparse.Namespace, workdir: Path) -> dict[str, Any
         partial(bench_startup_and_ranking, db_path, workdir, n),
     )
     if not args.skip_http:
-        bin_dir = Path(sys.executable).parent
-        uvicorn = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory"]
-        # uvicorn's supervisor kills a worker that does not answer its health check within
-        # 5 s; a worker busy loading the model and the state misses it, and the workers are
-        # then killed and restarted forever. Give start-up the time it needs.
-        worker_flags = ["--workers", "2", "--timeout-worker-healthcheck", "600"]
+        multihelix = str(Path(sys.executable).parent / "multihelix")
         servers = (
-            ("http_serve", [str(bin_dir / "multihelix"), "serve"], 1),
-            ("http_uvicorn_2_workers", [*uvicorn, *worker_flags, "--host", "127.0.0.1"], 2),
+            ("http_serve", [multihelix, "serve"], 1),
+            ("http_serve_2_workers", [multihelix, "serve", "--workers", "2"], 2),
         )
         for label, argv, workers in servers:
             figures[label] = attempt(

@@ -23,6 +23,13 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the HTTP API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes on the port (one per core); each holds the whole state in "
+        "memory and follows the others' writes through the store",
+    )
 
     imp = sub.add_parser("import", help="load organisations and collaborations")
     imp.add_argument("files", nargs="*", type=Path, help="JSON or CSV files")
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "rerank":
         return rerank_cli.run(args)
     if args.command == "serve":
-        return _serve(args.host, args.port)
+        return _serve(args.host, args.port, args.workers)
     if args.command == "import":
         if not args.files and args.h2020 is None:
             parser.error("import needs FILE... or --h2020 DIR")
@@ -97,12 +104,13 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
-def _serve(host: str, port: int) -> int:
-    import uvicorn
+def _serve(host: str, port: int, workers: int) -> int:
+    if workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
+        return 2
+    from app.serving import serve
 
-    from app.main import create_app
-
-    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+    serve(host, port, workers)
     return 0
 
 

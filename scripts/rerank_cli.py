@@ -83,7 +83,8 @@ async def _run(args: argparse.Namespace) -> int:
         return 2
     bar = None if args.no_progress else ProgressBar(sys.stderr)
     settings = Settings(load_demo_data=False)
-    async with open_service(settings) as ctx:
+    # Not following other processes' writes: the run ranks one fixed state from start to end.
+    async with open_service(settings, follow=False) as ctx:
         try:
             report = await run_rerank(
                 ctx,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -16,7 +17,9 @@ router = APIRouter(tags=["service"], dependencies=[Depends(public())])
 
 @router.get("/health")
 async def health(ctx: Ctx) -> dict[str, Any]:
-    """Liveness plus what is loaded: organisations, links, vectors, model."""
+    """Liveness plus what is loaded: organisations, links, vectors, model, and which
+    process answered (with ``multihelix serve --workers N`` each worker holds its own copy)
+    up to which entry of the store's change feed its copy holds."""
     state = ctx.derived.state
     return {
         "status": "ok",
@@ -26,6 +29,7 @@ async def health(ctx: Ctx) -> dict[str, Any]:
         "encoder": ctx.encoder_name,
         "ranker": state.scorer.version,
         "store": ctx.db.engine.dialect.name,
+        "process": {"pid": os.getpid(), "changes_applied": ctx.derived.applied_seq},
     }
 
 

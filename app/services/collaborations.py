@@ -6,13 +6,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-import anyio.to_thread
 from sqlalchemy import delete, func, or_, select
 
 from app.errors import NotFound, Unprocessable
+from app.services.changes import record_changes
 from app.services.context import ServiceContext
 from app.store import models as m
-from graph import Collaboration as GraphCollaboration
 
 
 async def create_collaborations(
@@ -25,47 +24,45 @@ async def create_collaborations(
     """Create collaborations atomically; every participant must exist (and be visible to the
     caller: ``tenants`` as in :func:`visible_condition`)."""
     wanted = {p["organisation_id"] for payload in payloads for p in payload["participants"]}
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            known = set(
-                (
-                    await session.scalars(
-                        select(m.Organisation.id).where(
-                            m.Organisation.id.in_(wanted), *_org_visible(tenants)
-                        )
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        known = set(
+            (
+                await session.scalars(
+                    select(m.Organisation.id).where(
+                        m.Organisation.id.in_(wanted), *_org_visible(tenants)
                     )
-                ).all()
-            )
-            missing = sorted(wanted - known)
-            if missing:
-                shown = ", ".join(map(str, missing[:20]))
-                raise Unprocessable(f"participants do not exist: organisation ids {shown}")
-            rows = []
-            for payload in payloads:
-                row = m.Collaboration(
-                    kind=str(payload["kind"]),
-                    year=payload.get("year"),
-                    weight=float(payload.get("weight", 1.0)),
-                    reference=payload.get("reference"),
-                    title=payload.get("title"),
-                    is_demo=is_demo,
                 )
-                row.participants = [
-                    m.CollaborationParticipant(
-                        organisation_id=p["organisation_id"],
-                        role=str(p.get("role", "participant")),
-                        position=i,
-                    )
-                    for i, p in enumerate(payload["participants"])
-                ]
-                session.add(row)
-                rows.append(row)
-            await session.flush()
-            ids = [row.id for row in rows]
-        created = await get_collaborations(ctx, ids)
-        graph_collabs = [_to_graph(c) for c in created]
-        await anyio.to_thread.run_sync(ctx.derived.put_collaborations, graph_collabs)
-    return created
+            ).all()
+        )
+        missing = sorted(wanted - known)
+        if missing:
+            shown = ", ".join(map(str, missing[:20]))
+            raise Unprocessable(f"participants do not exist: organisation ids {shown}")
+        rows = []
+        for payload in payloads:
+            row = m.Collaboration(
+                kind=str(payload["kind"]),
+                year=payload.get("year"),
+                weight=float(payload.get("weight", 1.0)),
+                reference=payload.get("reference"),
+                title=payload.get("title"),
+                is_demo=is_demo,
+            )
+            row.participants = [
+                m.CollaborationParticipant(
+                    organisation_id=p["organisation_id"],
+                    role=str(p.get("role", "participant")),
+                    position=i,
+                )
+                for i, p in enumerate(payload["participants"])
+            ]
+            session.add(row)
+            rows.append(row)
+        await session.flush()
+        ids = [row.id for row in rows]
+        await record_changes(session, collaborations=ids)
+    await ctx.derived.catch_up(ctx.db)
+    return await get_collaborations(ctx, ids)
 
 
 async def get_collaborations(ctx: ServiceContext, ids: Sequence[int]) -> list[dict[str, Any]]:
@@ -171,21 +168,11 @@ async def delete_collaboration(
     ctx: ServiceContext, collab_id: int, *, tenants: tuple[str, ...] | None = None
 ) -> None:
     await get_collaboration(ctx, collab_id, tenants=tenants)
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            result = await session.execute(
-                delete(m.Collaboration).where(m.Collaboration.id == collab_id)
-            )
-            if result.rowcount == 0:  # type: ignore[attr-defined]
-                raise NotFound(f"collaboration {collab_id} does not exist")
-        await anyio.to_thread.run_sync(ctx.derived.drop_collaboration, collab_id)
-
-
-def _to_graph(collab: dict[str, Any]) -> GraphCollaboration:
-    return GraphCollaboration(
-        id=collab["id"],
-        organisation_ids=tuple(p["organisation_id"] for p in collab["participants"]),
-        kind=collab["kind"],
-        year=collab["year"],
-        weight=collab["weight"],
-    )
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        result = await session.execute(
+            delete(m.Collaboration).where(m.Collaboration.id == collab_id)
+        )
+        if result.rowcount == 0:  # type: ignore[attr-defined]
+            raise NotFound(f"collaboration {collab_id} does not exist")
+        await record_changes(session, collaborations=[collab_id])
+    await ctx.derived.catch_up(ctx.db)

@@ -8,7 +8,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +21,7 @@ import numpy.typing as npt
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.services.changes import KEEP_FOR, Changes, prune_changes, read_changes
 from app.store import models as m
 from app.store.bulk import (
     ITEM_FIELDS,
@@ -46,6 +47,11 @@ log = logging.getLogger("multihelix")
 # Part of every saved index's fingerprint: bump it when the way vectors are derived from the
 # store changes (to_profile), so files written by older code are never served.
 INDEX_DERIVATION_VERSION = 1
+
+# Pruning old change-feed entries, at most this often (seconds).
+_PRUNE_EVERY_S: Final = 600.0
+# Rounds of catch-up + fingerprint before saving the indexes gives up on a busy store.
+_SAVE_ATTEMPTS: Final = 5
 
 # Vectors of a saved index compared with the store's before it is served.
 _SAMPLE_SIZE: Final = 256
@@ -170,43 +176,121 @@ class DerivedState:
         self._deferred: dict[str, tuple[IntArray, Float32Matrix]] = {}
         self._layouts_trained = asyncio.Event()
         self._layouts_trained.set()
+        # The last change-feed entry the state holds (app/services/changes.py), and when the
+        # feed was last read to its end (time.monotonic()).
+        self.applied_seq = 0
+        self._caught_up_at = time.monotonic()
+        # Held while the state changes (applying the feed, swapping in a trained index) and
+        # while the indexes are copied to files.
+        self.applying = asyncio.Lock()
 
-    # -- writes -----------------------------------------------------------------------------
-    def put_organisation(
-        self, org: dict[str, Any], vectors: dict[tuple[str, int], np.ndarray]
+    # -- following the store ----------------------------------------------------------------
+    async def catch_up(self, db: Database) -> int:
+        """Apply every change-feed entry committed after the last one applied; returns how
+        many organisations and collaborations were read again.
+
+        Writers call it after their commit, so a caller reads what it wrote; the service
+        also calls it every few moments for the writes of other processes (:meth:`follow`).
+        Concurrent calls share the work: one reads and applies, the others find nothing left.
+        """
+        touched = 0
+        async with self.applying:
+            while (found := await read_changes(db, self.applied_seq)) is not None:
+                await self._apply(db, found)
+                self.applied_seq = found.last_seq
+                touched += len(found.organisations) + len(found.collaborations)
+                if not found.more:
+                    break  # the next round would only find what landed since
+            self._caught_up_at = time.monotonic()
+        return touched
+
+    async def follow(self, db: Database, interval_s: float) -> None:
+        """Catch up every ``interval_s`` seconds until cancelled, and prune old entries now
+        and then. A process that could not read the feed for half the time entries are kept
+        may have missed pruned ones: it reads the whole store again."""
+        last_prune = 0.0
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                if time.monotonic() - self._caught_up_at > KEEP_FOR.total_seconds() / 2:
+                    log.warning("change feed not read for too long: reading the whole store")
+                    async with self.applying:
+                        await self.load(db)
+                    continue
+                touched = await self.catch_up(db)
+                if touched:
+                    log.debug("caught up with %d changed records of the store", touched)
+                if time.monotonic() - last_prune > _PRUNE_EVERY_S:
+                    last_prune = time.monotonic()
+                    await prune_changes(db)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("could not follow the store's changes; retrying", exc_info=True)
+
+    async def _apply(self, db: Database, changes: Changes) -> None:
+        """Read the touched records again and put them in the state as the store has them."""
+        org_ids = sorted(changes.organisations)
+        collab_ids = sorted(changes.collaborations)
+        orgs = await load_organisations(db, org_ids) if org_ids else []
+        vectors = await load_vectors(db, self.encoder.name, org_ids) if org_ids else {}
+        collabs = await load_collaborations(db, collab_ids) if collab_ids else []
+        gone_orgs = set(org_ids) - {org["id"] for org in orgs}
+        gone_collabs = set(collab_ids) - {c.id for c in collabs}
+
+        def apply() -> None:
+            graph = self.state.graph
+            before = graph.version
+            self.put_organisations([(org, vectors.get(org["id"], {})) for org in orgs])
+            self.drop_organisations(sorted(gone_orgs))
+            for collab_id in sorted(gone_collabs):
+                if graph.has_collaboration(collab_id):
+                    graph.remove_collaboration(collab_id)
+            for collaboration in collabs:
+                graph.add_collaboration(collaboration)
+            if graph.version != before or self.state._snapshot is None:
+                self.state.refresh_snapshot()
+
+        await anyio.to_thread.run_sync(apply)
+
+    def put_organisations(
+        self, orgs: Sequence[tuple[dict[str, Any], dict[tuple[str, int], np.ndarray]]]
     ) -> None:
-        profile, spaces = to_profile(org, vectors, self.encoder.dim)
-        self.state.catalog.upsert(profile)
+        """Put organisations (as plain dicts, with their stored vectors) in the catalogue, the
+        vector indexes (one call per space) and the graph."""
+        added: dict[str, tuple[list[int], list[np.ndarray]]] = {
+            space: ([], []) for space in VECTOR_SPACES
+        }
+        removed: dict[str, list[int]] = {space: [] for space in VECTOR_SPACES}
+        for org, org_vectors in orgs:
+            profile, spaces = to_profile(org, org_vectors, self.encoder.dim)
+            self.state.catalog.upsert(profile)
+            for space in VECTOR_SPACES:
+                if space in spaces:
+                    added[space][0].append(profile.id)
+                    added[space][1].append(spaces[space])
+                elif profile.id in self.state.vectors[space]:
+                    removed[space].append(profile.id)
+            self.state.graph.add_organisation(profile.id)
         for space in VECTOR_SPACES:
             index = self.state.vectors[space]
-            if space in spaces:
-                index.upsert([profile.id], spaces[space][None, :])
-            elif profile.id in index:
-                index.remove([profile.id])
-        self.state.graph.add_organisation(profile.id)
+            ids, rows = added[space]
+            if ids:
+                index.upsert(ids, np.stack(rows))
+            if removed[space]:
+                index.remove(removed[space])
 
-    def drop_organisation(self, org_id: int, orphaned_collaborations: list[int]) -> None:
-        """Remove an organisation (and collaborations its removal left with one participant)."""
-        for collab_id in orphaned_collaborations:
-            if self.state.graph.has_collaboration(collab_id):
-                self.state.graph.remove_collaboration(collab_id)
-        self.state.catalog.remove(org_id)
-        for index in self.state.vectors.values():
-            if org_id in index:
-                index.remove([org_id])
-        if self.state.graph.has_organisation(org_id):
-            self.state.graph.remove_organisation(org_id)
-            self.state.refresh_snapshot()
-
-    def put_collaborations(self, collaborations: list[GraphCollaboration]) -> None:
-        for collaboration in collaborations:
-            self.state.graph.add_collaboration(collaboration)
-        self.state.refresh_snapshot()
-
-    def drop_collaboration(self, collab_id: int) -> None:
-        if self.state.graph.has_collaboration(collab_id):
-            self.state.graph.remove_collaboration(collab_id)
-            self.state.refresh_snapshot()
+    def drop_organisations(self, org_ids: Sequence[int]) -> None:
+        """Take organisations out of the catalogue, the vector indexes and the graph (their
+        collaborations stay, without them)."""
+        graph = self.state.graph
+        for org_id in org_ids:
+            self.state.catalog.remove(org_id)
+            for index in self.state.vectors.values():
+                if org_id in index:
+                    index.remove([org_id])
+            if graph.has_organisation(org_id):
+                graph.remove_organisation(org_id)
 
     @property
     def deferred_spaces(self) -> set[str]:
@@ -240,10 +324,11 @@ class DerivedState:
         try:
             t0 = time.perf_counter()
             async with db.read() as session:
-                fingerprint = None
+                # Read first: the tables read next hold at least every change up to ``seq``;
+                # later ones are applied by the next catch_up (applying one twice is harmless).
+                fingerprint, seq = await _fingerprint(session, self.encoder)
                 reading = None
                 if index_dir is not None:
-                    fingerprint = await _fingerprint(session, self.encoder)
                     reading = _in_thread(
                         background, _read_saved_indexes, index_dir, dim, fingerprint
                     )
@@ -305,6 +390,8 @@ class DerivedState:
         )
         state.refresh_snapshot()
         self.state = state
+        self.applied_seq = seq
+        self._caught_up_at = time.monotonic()
         self.index_sources = sources
         self._deferred = deferred
         if deferred:
@@ -319,15 +406,16 @@ class DerivedState:
         each in once trained.
 
         Requests are served meanwhile. The layout is trained, in a daemon thread (a stopping
-        service does not wait for k-means), on the vectors the scan was built from; under the
-        writer lock, the writes that landed since are applied to it before it replaces the
-        scan, so the index served always holds the store's vectors.
+        service does not wait for k-means), on the vectors the scan was built from; while no
+        change is applied (``applying``), the writes that landed since are copied to it from
+        the scan before it replaces the scan, so the index served always holds the store's
+        vectors.
         """
         for space, (ids, rows) in sorted(self._deferred.items()):
             trained = VectorIndex(self.encoder.dim)
             started = time.perf_counter()
             await _in_daemon_thread(trained.build, ids, rows)
-            async with db.write_lock:
+            async with self.applying:
                 changed = _catch_up(trained, self.state.vectors[space])
                 self.state.vectors[space] = trained
                 del self._deferred[space]
@@ -345,58 +433,75 @@ class DerivedState:
         """Write the vector indexes to ``index_dir`` with the store's fingerprint, unless the
         files there already describe the store as it is; returns whether files were written.
 
-        Runs under the writer lock, so no commit can slip between the fingerprint and the copy
-        of the indexes (which would label a file with the wrong state).
+        The fingerprint names the last change-feed entry, so a file is labelled with a store
+        that the copied indexes hold exactly: the state is caught up and the fingerprint
+        read while no change is applied, and if another process committed in between, the
+        state catches up and the fingerprint is read again.
         """
-        async with db.write_lock:
-            if self.deferred_spaces:
-                # An exact scan saved in place of its IVF layout would be served as one, at
-                # every start, until the index doubles: better to train again next time.
-                log.info(
-                    "vector indexes not saved: %s still training", sorted(self.deferred_spaces)
-                )
-                return False
-            fingerprint = await store_fingerprint(db, self.encoder)
-            if fingerprint == self.saved_fingerprint:
-                return False
-            vectors = dict(self.state.vectors)
+        if self.deferred_spaces:
+            # An exact scan saved in place of its IVF layout would be served as one, at every
+            # start, until the index doubles: better to train again next time.
+            log.info("vector indexes not saved: %s still training", sorted(self.deferred_spaces))
+            return False
+        for _attempt in range(_SAVE_ATTEMPTS):
+            await self.catch_up(db)
+            async with self.applying:
+                async with db.read() as session:
+                    fingerprint, seq = await _fingerprint(session, self.encoder)
+                if seq != self.applied_seq:
+                    continue  # a write landed since the catch-up
+                if fingerprint == self.saved_fingerprint:
+                    return False
+                indexes = dict(self.state.vectors)
+                await anyio.to_thread.run_sync(_write_indexes, indexes, index_dir, fingerprint)
+                self.saved_fingerprint = fingerprint
+                return True
+        log.info("vector indexes not saved: the store kept changing")
+        return False
 
-            def write() -> None:
-                for space, index in vectors.items():
-                    index.save(index_dir / f"{space}.mhvi", fingerprint=fingerprint)
 
-            await anyio.to_thread.run_sync(write)
-            self.saved_fingerprint = fingerprint
-        return True
+def _write_indexes(indexes: dict[str, VectorIndex], index_dir: Path, fingerprint: str) -> None:
+    for space, index in indexes.items():
+        index.save(index_dir / f"{space}.mhvi", fingerprint=fingerprint)
 
 
 async def store_fingerprint(db: Database, encoder: Encoder) -> str:
-    """What the vector indexes were derived from, in a few aggregates of the store.
+    """What the vector indexes were derived from: the last change-feed entry and a few
+    aggregates of the store (which also move when something wrote around the feed).
 
-    Any change the service makes moves one of them: a create or update sets ``updated_at`` to
-    the newest time, a delete lowers the count and the id sum, re-embedding changes the vector
-    count or ``updated_at``.
+    Any change the service makes moves them: every write adds a feed entry; besides, a create
+    or update sets ``updated_at`` to the newest time, a delete lowers the count and the id sum,
+    re-embedding changes the vector count or ``updated_at``.
     """
     async with db.read() as session:
-        return await _fingerprint(session, encoder)
+        fingerprint, _seq = await _fingerprint(session, encoder)
+    return fingerprint
 
 
-async def _fingerprint(session: AsyncSession, encoder: Encoder) -> str:
+async def _fingerprint(session: AsyncSession, encoder: Encoder) -> tuple[str, int]:
+    """(fingerprint, last feed entry), read in one statement: one instant of the store."""
     org = m.Organisation.__table__
     emb = m.Embedding.__table__
-    count, id_sum, latest = (
+    feed = m.StateChange.__table__
+    vectors = select(func.count()).select_from(emb).where(emb.c.model == encoder.name)
+    seq = select(func.coalesce(func.max(feed.c.seq), 0))
+    count, id_sum, latest, n_vectors, last = (
         await session.execute(
-            select(func.count(), func.coalesce(func.sum(org.c.id), 0), func.max(org.c.updated_at))
+            select(
+                func.count(),
+                func.coalesce(func.sum(org.c.id), 0),
+                func.max(org.c.updated_at),
+                vectors.scalar_subquery(),
+                seq.scalar_subquery(),
+            ).select_from(org)
         )
     ).one()
-    vectors = await session.scalar(
-        select(func.count()).select_from(emb).where(emb.c.model == encoder.name)
-    )
-    return (
+    fingerprint = (
         f"derivation={INDEX_DERIVATION_VERSION};model={encoder.name};dim={encoder.dim};"
-        f"organisations={count};id_sum={id_sum};latest_update={_utc_text(latest)};"
-        f"vectors={vectors}"
+        f"changes={last};organisations={count};id_sum={id_sum};"
+        f"latest_update={_utc_text(latest)};vectors={n_vectors}"
     )
+    return fingerprint, int(last)
 
 
 def _utc_text(moment: object) -> str:
@@ -665,23 +770,27 @@ async def load_vectors(
     return out
 
 
-async def load_collaborations(db: Database) -> list[GraphCollaboration]:
+async def load_collaborations(
+    db: Database, ids: Sequence[int] | None = None
+) -> list[GraphCollaboration]:
+    """Collaborations with at least two participants (all, or those of ``ids``), by id."""
     collab_t = m.Collaboration.__table__
     part_t = m.CollaborationParticipant.__table__
+    members_q = select(part_t.c.collaboration_id, part_t.c.organisation_id).order_by(
+        part_t.c.collaboration_id, part_t.c.position
+    )
+    rows_q = select(collab_t.c.id, collab_t.c.kind, collab_t.c.year, collab_t.c.weight).order_by(
+        collab_t.c.id
+    )
+    if ids is not None:
+        members_q = members_q.where(part_t.c.collaboration_id.in_(ids))
+        rows_q = rows_q.where(collab_t.c.id.in_(ids))
     async with db.read() as session:
         members: dict[int, list[int]] = defaultdict(list)
-        result = await session.stream(
-            select(part_t.c.collaboration_id, part_t.c.organisation_id)
-            .order_by(part_t.c.collaboration_id, part_t.c.position)
-            .execution_options(yield_per=50_000)
-        )
+        result = await session.stream(members_q.execution_options(yield_per=50_000))
         async for collab_id, org_id in result:
             members[collab_id].append(org_id)
-        rows = (
-            await session.execute(
-                select(collab_t.c.id, collab_t.c.kind, collab_t.c.year, collab_t.c.weight)
-            )
-        ).all()
+        rows = (await session.execute(rows_q)).all()
     return [
         GraphCollaboration(
             id=r.id,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import anyio.to_thread
 import numpy as np
 from sqlalchemy import delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import Conflict, NotFound
+from app.services.changes import record_changes
 from app.services.context import ServiceContext
 from app.services.derived import EmbeddingItem, embedding_items, load_organisations
 from app.services.keys import forget_verified_keys
@@ -118,23 +118,21 @@ async def create_organisations(
     items = [embedding_items(p, ctx.encoder_name) for p in payloads]
     vectors = await ctx.embed([it for group in items for it in group])
     now = utcnow()
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            rows = []
-            for payload, group in zip(payloads, items, strict=True):
-                row = m.Organisation(created_at=now, updated_at=now, is_demo=is_demo, tenant=tenant)
-                _assign(row, payload)
-                session.add(row)
-                rows.append((row, group))
-            await _flush_or_conflict(session)
-            for row, group in rows:
-                _write_embeddings(session, row.id, group, vectors, ctx.encoder_name)
-            await _flush_or_conflict(session)
-            ids = [row.id for row, _ in rows]
-        created = await load_organisations(ctx.db, ids)
-        for org, group in zip(created, items, strict=True):
-            ctx.derived.put_organisation(org, {(i.field, i.position): vectors[i] for i in group})
-    return created
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        rows = []
+        for payload, group in zip(payloads, items, strict=True):
+            row = m.Organisation(created_at=now, updated_at=now, is_demo=is_demo, tenant=tenant)
+            _assign(row, payload)
+            session.add(row)
+            rows.append((row, group))
+        await _flush_or_conflict(session)
+        for row, group in rows:
+            _write_embeddings(session, row.id, group, vectors, ctx.encoder_name)
+        await _flush_or_conflict(session)
+        ids = [row.id for row, _ in rows]
+        await record_changes(session, organisations=ids)
+    await ctx.derived.catch_up(ctx.db)
+    return await load_organisations(ctx.db, ids)
 
 
 async def update_organisation(
@@ -157,39 +155,38 @@ async def update_organisation(
     for it in items:
         if it not in vectors:
             vectors[it] = stored[(it.field, it.position)][1]
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            row = await session.get(m.Organisation, org_id)
-            if row is None:
-                raise NotFound(f"organisation {org_id} does not exist")
-            _assign(row, {k: merged[k] for k in ORG_FIELDS})
-            row.updated_at = utcnow()
-            await _flush_or_conflict(session)
-            await session.execute(delete(m.Embedding).where(m.Embedding.organisation_id == org_id))
-            _write_embeddings(session, org_id, items, vectors, ctx.encoder_name)
-            await _flush_or_conflict(session)
-        updated = await get_organisation(ctx, org_id)
-        ctx.derived.put_organisation(updated, {(i.field, i.position): vectors[i] for i in items})
-    return updated
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        row = await session.get(m.Organisation, org_id)
+        if row is None:
+            raise NotFound(f"organisation {org_id} does not exist")
+        _assign(row, {k: merged[k] for k in ORG_FIELDS})
+        row.updated_at = utcnow()
+        await _flush_or_conflict(session)
+        await session.execute(delete(m.Embedding).where(m.Embedding.organisation_id == org_id))
+        _write_embeddings(session, org_id, items, vectors, ctx.encoder_name)
+        await _flush_or_conflict(session)
+        await record_changes(session, organisations=[org_id])
+    await ctx.derived.catch_up(ctx.db)
+    return await get_organisation(ctx, org_id)
 
 
 async def delete_organisation(ctx: ServiceContext, org_id: int) -> None:
     """Delete an organisation, its links and vectors; collaborations left with fewer than two
     participants go too."""
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            row = await session.get(m.Organisation, org_id)
-            if row is None:
-                raise NotFound(f"organisation {org_id} does not exist")
-            orphaned = await delete_organisation_rows(session, row)
-        await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
-        forget_verified_keys(ctx.db)  # the organisation's member keys went with it
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        row = await session.get(m.Organisation, org_id)
+        if row is None:
+            raise NotFound(f"organisation {org_id} does not exist")
+        await delete_organisation_rows(session, row)
+    await ctx.derived.catch_up(ctx.db)
+    forget_verified_keys(ctx.db)  # the organisation's member keys went with it
 
 
 async def delete_organisation_rows(session: AsyncSession, org: m.Organisation) -> list[int]:
     """The store part of deleting an organisation, inside the caller's transaction (erasure
-    uses it too). Returns the collaborations removed for having fewer than two participants
-    left; the caller drops them and the organisation from the derived state after commit."""
+    uses it too), with its change-feed entries: the organisation and every collaboration it
+    took part in. Returns the collaborations removed for having fewer than two participants
+    left; the caller catches the derived state up after the commit."""
     collab_ids = (
         await session.scalars(
             select(m.CollaborationParticipant.collaboration_id).where(
@@ -199,6 +196,7 @@ async def delete_organisation_rows(session: AsyncSession, org: m.Organisation) -
     ).all()
     await session.delete(org)
     await session.flush()
+    await record_changes(session, organisations=[org.id], collaborations=collab_ids)
     if not collab_ids:
         return []
     counts = await session.execute(

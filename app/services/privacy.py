@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import anyio.to_thread
 from sqlalchemy import Column, ColumnElement, Table, and_, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,56 +197,50 @@ async def erase_organisation(
     every precomputed ranking naming it; then its vectors, catalogue entry and graph node.
     One audit entry per erased subject records it without personal data."""
     erase_from_runs = _ranking_eraser()
-    async with ctx.db.write_lock:
-        async with ctx.db.sessions() as session, session.begin():
-            org = await _organisation_for_staff(session, principal, org_id, "erase")
-            tenant = org.tenant
-            persons = list(
-                (
-                    await session.scalars(
-                        select(m.Person).where(m.Person.organisation_id == org_id)
+    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+        org = await _organisation_for_staff(session, principal, org_id, "erase")
+        tenant = org.tenant
+        persons = list(
+            (
+                await session.scalars(select(m.Person).where(m.Person.organisation_id == org_id))
+            ).all()
+        )
+        person_ids = [p.id for p in persons]
+        await forget_cached_responses(session, persons=persons, organisation=org)
+        async with _blocked_is_conflict("organisation", org_id):
+            grants = await _delete_count(
+                session,
+                delete(m.ContactGrant).where(
+                    or_(
+                        m.ContactGrant.organisation_id == org_id,
+                        m.ContactGrant.person_id.in_(person_ids),
                     )
-                ).all()
+                ),
             )
-            person_ids = [p.id for p in persons]
-            await forget_cached_responses(session, persons=persons, organisation=org)
-            async with _blocked_is_conflict("organisation", org_id):
-                grants = await _delete_count(
-                    session,
-                    delete(m.ContactGrant).where(
-                        or_(
-                            m.ContactGrant.organisation_id == org_id,
-                            m.ContactGrant.person_id.in_(person_ids),
-                        )
-                    ),
-                )
-                await session.execute(delete(m.Person).where(m.Person.organisation_id == org_id))
-                rankings = (
-                    None if erase_from_runs is None else await erase_from_runs(session, org_id)
-                )
-                orphaned = await delete_organisation_rows(session, org)
-            # One entry per erased subject; the organisation's is the receipt's.
-            entry, *_ = entries = _audit_entries(
-                principal,
-                [("organisation", org_id)] + [("person", i) for i in person_ids],
-                action="erasure",
-                method="POST",
-                path=path,
-                status=200,
-                tenant=tenant,
-            )
-            session.add_all(entries)
-            await session.flush()
-            receipt = _receipt(
-                entry,
-                persons=len(person_ids),
-                grants=grants,
-                collaborations=len(orphaned),
-                rankings=rankings,
-            )
-        # Derived state follows the commit under the same lock, so it lands in commit order.
-        await anyio.to_thread.run_sync(ctx.derived.drop_organisation, org_id, orphaned)
-        forget_verified_keys(ctx.db)  # the organisation's member keys went with it
+            await session.execute(delete(m.Person).where(m.Person.organisation_id == org_id))
+            rankings = None if erase_from_runs is None else await erase_from_runs(session, org_id)
+            orphaned = await delete_organisation_rows(session, org)
+        # One entry per erased subject; the organisation's is the receipt's.
+        entry, *_ = entries = _audit_entries(
+            principal,
+            [("organisation", org_id)] + [("person", i) for i in person_ids],
+            action="erasure",
+            method="POST",
+            path=path,
+            status=200,
+            tenant=tenant,
+        )
+        session.add_all(entries)
+        await session.flush()
+        receipt = _receipt(
+            entry,
+            persons=len(person_ids),
+            grants=grants,
+            collaborations=len(orphaned),
+            rankings=rankings,
+        )
+    await ctx.derived.catch_up(ctx.db)
+    forget_verified_keys(ctx.db)  # the organisation's member keys went with it
     return receipt
 
 

@@ -40,6 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from threadpoolctl import threadpool_limits
 
 from app.errors import Conflict, NotFound, Unprocessable
+from app.services.changes import record_changes
 from app.services.context import ServiceContext
 from app.services.derived import (
     DerivedState,
@@ -485,40 +486,32 @@ async def refresh_embeddings(ctx: ServiceContext, *, batch_size: int = 500) -> i
     for start in range(0, len(stale), batch_size):
         group = stale[start : start + batch_size]
         vectors = await ctx.embed([it for _, items in group for it in items])
-        async with ctx.db.write_lock:
-            async with ctx.db.sessions() as session, session.begin():
-                ids = [org["id"] for org, _ in group]
-                await session.execute(
-                    delete(m.Embedding).where(m.Embedding.organisation_id.in_(ids))
-                )
-                present = set(
-                    (
-                        await session.scalars(
-                            select(m.Organisation.id).where(m.Organisation.id.in_(ids))
-                        )
-                    ).all()
-                )
-                for org, items in group:
-                    if org["id"] not in present:
-                        continue
-                    for it in items:
-                        session.add(
-                            m.Embedding(
-                                organisation_id=org["id"],
-                                field=it.field,
-                                position=it.position,
-                                model=encoder_name,
-                                content_hash=it.content_hash,
-                                vector=np.ascontiguousarray(
-                                    vectors[it], dtype=np.float32
-                                ).tobytes(),
-                            )
-                        )
-            for org, items in group:
-                if org["id"] in present:
-                    ctx.derived.put_organisation(
-                        org, {(i.field, i.position): vectors[i] for i in items}
+        async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+            ids = [org["id"] for org, _ in group]
+            await session.execute(delete(m.Embedding).where(m.Embedding.organisation_id.in_(ids)))
+            present = set(
+                (
+                    await session.scalars(
+                        select(m.Organisation.id).where(m.Organisation.id.in_(ids))
                     )
+                ).all()
+            )
+            for org, items in group:
+                if org["id"] not in present:
+                    continue
+                for it in items:
+                    session.add(
+                        m.Embedding(
+                            organisation_id=org["id"],
+                            field=it.field,
+                            position=it.position,
+                            model=encoder_name,
+                            content_hash=it.content_hash,
+                            vector=np.ascontiguousarray(vectors[it], dtype=np.float32).tobytes(),
+                        )
+                    )
+            await record_changes(session, organisations=present)
+        await ctx.derived.catch_up(ctx.db)
     if stale:
         log.info("re-ranking: embedded the texts of %d organisations again", len(stale))
     return len(stale)

@@ -33,9 +33,9 @@ class Database:
     """The store's engine plus the one writer lock.
 
     SQLite allows one writer at a time; taking an asyncio lock around every write transaction
-    serialises writers inside the process instead of letting them fight over the file lock.
-    The same lock also orders the in-memory index/graph updates after each commit, so
-    derived state is applied in commit order (on PostgreSQL too).
+    serialises writers inside the process instead of letting them fight over the file lock
+    (writers of other processes wait on the file lock itself, ``busy_timeout``). The
+    in-memory state follows the commits through the change feed (app/services/changes.py).
     """
 
     def __init__(self, url: str) -> None:

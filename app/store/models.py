@@ -213,3 +213,24 @@ class ContactGrant(Base):
     )
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class StateChange(Base):
+    """One committed change to what the in-memory state is derived from: an organisation (its
+    fields or vectors) or a collaboration, created, changed or deleted.
+
+    Written in the transaction of the change itself, in commit order (``seq``). Every process
+    serving the store applies the entries after the last one it applied, by reading those
+    records again (app/services/changes.py), so processes that share a store see each other's
+    writes. The entry says only *what* to read again, never the data.
+    """
+
+    __tablename__ = "state_changes"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    organisation_id: Mapped[int | None] = mapped_column(Integer)
+    collaboration_id: Mapped[int | None] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    # sqlite_autoincrement: a number is never handed out twice, even after pruning.
+    __table_args__ = ({"sqlite_autoincrement": True},)

@@ -62,9 +62,10 @@ def create_admin_key(env: dict[str, str]) -> str:
 class LiveServer:
     """``multihelix serve`` as a child process in its own session, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *args: str) -> None:
         self.env = env
         self.log_path = log_path
+        self.args = args  # more ``multihelix serve`` options, e.g. "--workers", "2"
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -72,7 +73,15 @@ class LiveServer:
     def start(self) -> None:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(MULTIHELIX), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    str(MULTIHELIX),
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    *self.args,
+                ],
                 env=self.env,
                 cwd=REPO,
                 stdout=log,
@@ -112,8 +121,8 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def running(env: dict[str, str], log_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(env, log_path)
+def running(env: dict[str, str], log_path: Path, *args: str) -> Iterator[LiveServer]:
+    server = LiveServer(env, log_path, *args)
     server.start()
     try:
         yield server

@@ -19,9 +19,6 @@ from app.bootstrap import open_service
 from app.main import create_app
 from app.services.derived import (
     DerivedState,
-    load_collaborations,
-    load_organisations,
-    load_vectors,
 )
 from app.store import models as m
 from app.store.bulk import ITEM_FIELDS, read_vectors
@@ -33,6 +30,7 @@ from matching.features import VECTOR_SPACES
 from matching.scoring import LinearScorer
 from tests.api.helpers import create_org, link
 from tests.conftest import Service, make_settings
+from tests.integration.states import assert_same_state
 
 
 async def fill_store(store_url: str, tmp_path: Path, encoder: Encoder) -> list[int]:
@@ -59,12 +57,10 @@ async def fill_store(store_url: str, tmp_path: Path, encoder: Encoder) -> list[i
 
 
 async def reference_state(db: Database, encoder: Encoder) -> DerivedState:
-    """The state as the write path makes it: one ``put_organisation`` per organisation."""
+    """The state as the write path makes it: every change-feed entry the writes recorded,
+    applied one after the other from an empty state."""
     derived = DerivedState(encoder, LinearScorer.load(None), None)
-    vectors = await load_vectors(db, encoder.name)
-    for org in await load_organisations(db):
-        derived.put_organisation(org, vectors.get(org["id"], {}))
-    derived.put_collaborations(await load_collaborations(db))
+    assert await derived.catch_up(db) > 0
     return derived
 
 
@@ -112,22 +108,7 @@ async def test_the_bulk_start_up_state_equals_the_write_paths_state(
         await db.dispose()
 
     assert sorted(loaded.state.catalog.all_ids().tolist()) == sorted(ids)
-    for org_id in ids:
-        got, want = loaded.state.catalog.get(org_id), expected.state.catalog.get(org_id)
-        assert got == want  # every field but the vectors
-        assert got is not None and want is not None
-        for field in ("offer_vectors", "seek_vectors"):
-            assert np.array_equal(getattr(got, field), getattr(want, field)), (org_id, field)
-    for space in VECTOR_SPACES:
-        got_index, want_index = loaded.state.vectors[space], expected.state.vectors[space]
-        space_ids = np.sort(want_index.ids())
-        assert np.array_equal(np.sort(got_index.ids()), space_ids), space
-        assert np.array_equal(got_index.get(space_ids), want_index.get(space_ids)), space
-    got_graph, want_graph = loaded.state.snapshot(), expected.state.snapshot()
-    assert np.array_equal(got_graph.node_ids, want_graph.node_ids)
-    for part in ("indptr", "indices", "data"):
-        got_part = getattr(got_graph.adjacency, part)
-        assert np.array_equal(got_part, getattr(want_graph.adjacency, part)), part
+    assert_same_state(loaded, expected)
     assert loaded.state.graph.link(ids[1], ids[2]) == expected.state.graph.link(ids[1], ids[2])
 
 
@@ -253,9 +234,9 @@ async def test_a_large_index_is_served_exactly_while_its_ivf_layout_trains(
 
         async def writes_during_training(function: Any, *args: Any) -> Any:
             # The content was copied; these writes land before the trained index is swapped in.
-            async with db.write_lock:
-                derived.put_organisation(newcomer, {("profile", 0): newcomer_vector})
-                derived.drop_organisation(3, [])
+            async with derived.applying:
+                derived.put_organisations([(newcomer, {("profile", 0): newcomer_vector})])
+                derived.drop_organisations([3])
             return await training(function, *args)
 
         monkeypatch.setattr(derived_module, "_in_daemon_thread", writes_during_training)

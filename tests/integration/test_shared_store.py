@@ -1,0 +1,209 @@
+"""Several processes on one store (``multihelix serve --workers N``, replicas on one
+PostgreSQL, an import beside the service) follow each other's writes through the change feed:
+every copy of the in-memory state ends as the store is."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from asgi_lifespan import LifespanManager
+from sqlalchemy import func, select
+
+from app.main import create_app
+from app.services.changes import record_changes
+from app.services.derived import DerivedState
+from app.serving import _TcpConfig
+from app.store import models as m
+from app.store.database import Database
+from embeddings import Encoder
+from matching.scoring import LinearScorer
+from tests.api.helpers import create_org, link
+from tests.conftest import Service, make_settings
+from tests.integration.live_server import create_admin_key, running, server_env
+from tests.integration.states import assert_same_state
+
+SYNC_S = 0.05
+
+
+async def store_seq(db: Database) -> int:
+    async with db.read() as session:
+        return int(await session.scalar(select(func.max(m.StateChange.seq))) or 0)
+
+
+async def caught_up(service: Service, timeout_s: float = 10.0) -> None:
+    """Until the service's follower has applied every entry of the feed."""
+    deadline = time.monotonic() + timeout_s
+    target = await store_seq(service.ctx.db)
+    while service.ctx.derived.applied_seq < target:
+        assert time.monotonic() < deadline, "the follower did not catch up"
+        await asyncio.sleep(SYNC_S)
+
+
+async def fresh_state(db: Database, encoder: Encoder) -> DerivedState:
+    """The state a process starting now would build from the store."""
+    derived = DerivedState(encoder, LinearScorer.load(None), None)
+    await derived.load(db)
+    return derived
+
+
+async def matched_ids(http: httpx.AsyncClient, org_id: int) -> set[int]:
+    response = await http.get(f"/v1/organisations/{org_id}/matches", params={"limit": 50})
+    assert response.status_code == 200, response.text
+    return {item["organisation"]["id"] for item in response.json()["items"]}
+
+
+async def test_two_processes_follow_each_others_writes(
+    store_url: str, tmp_path: Path, hashing_encoder: Encoder
+) -> None:
+    apps = [
+        create_app(
+            make_settings(store_url, tmp_path / name, state_sync_interval_s=SYNC_S),
+            encoder=hashing_encoder,
+        )
+        for name in ("a", "b")
+    ]
+    async with (
+        LifespanManager(apps[0], startup_timeout=120) as one,
+        LifespanManager(apps[1], startup_timeout=120) as two,
+    ):
+        a, b = Service(apps[0], one.app), Service(apps[1], two.app)
+        async with await a.client() as http_a, await b.client() as http_b:
+            x = await create_org(
+                http_a, "Xenogen", description="AI pathology", offers=["AI image analysis"]
+            )
+            y = await create_org(
+                http_a, "Ymed", description="hospital", seeks=["AI image analysis for pathology"]
+            )
+            z = await create_org(http_b, "Zeta Dx", description="diagnostics", offers=["assays"])
+            collab = await link(http_a, x["id"], y["id"])
+            await caught_up(a)
+            await caught_up(b)
+            # Y is X's partner now, in B's copy too (written through A).
+            assert await matched_ids(http_b, x["id"]) == {z["id"]}
+            assert await matched_ids(http_a, z["id"]) == {x["id"], y["id"]}
+
+            changed = await http_b.patch(
+                f"/v1/organisations/{x['id']}", json={"offers": ["clinical validation site"]}
+            )
+            assert changed.status_code == 200, changed.text
+            await caught_up(a)
+            profile = a.ctx.derived.state.catalog.get(x["id"])
+            assert profile is not None and profile.offers == ("clinical validation site",)
+            assert_same_state(a.ctx.derived, b.ctx.derived)
+
+            assert (await http_a.delete(f"/v1/organisations/{y['id']}")).status_code == 204
+            await caught_up(b)
+            assert y["id"] not in b.ctx.derived.state.catalog
+            assert await matched_ids(http_b, z["id"]) == {x["id"]}
+            # The collaboration lost a participant with Y and went with it.
+            assert not b.ctx.derived.state.graph.has_collaboration(collab["id"])
+
+            w = await create_org(http_b, "Wales Biobank", description="biobank")
+            again = await link(http_b, x["id"], w["id"], z["id"])
+            await caught_up(a)
+            assert await matched_ids(http_a, x["id"]) == set()  # both are partners now
+            deleted = await http_a.delete(f"/v1/collaborations/{again['id']}")
+            assert deleted.status_code == 204
+            await caught_up(b)
+            assert await matched_ids(http_b, x["id"]) == {w["id"], z["id"]}
+
+            health = [(await http.get("/health")).json() for http in (http_a, http_b)]
+            assert health[0]["organisations"] == health[1]["organisations"] == 3
+            seq = await store_seq(a.ctx.db)
+            assert [h["process"]["changes_applied"] for h in health] == [seq, seq]
+
+        expected = await fresh_state(a.ctx.db, hashing_encoder)
+        assert_same_state(a.ctx.derived, expected)
+        assert_same_state(b.ctx.derived, expected)
+
+
+async def test_a_write_made_outside_the_service_is_followed(
+    store_url: str, tmp_path: Path, hashing_encoder: Encoder
+) -> None:
+    """A change recorded by any writer of the store (here: a bare transaction, as another
+    machine's service would commit it) reaches a running service without a restart."""
+    settings = make_settings(store_url, tmp_path, state_sync_interval_s=SYNC_S)
+    app = create_app(settings, encoder=hashing_encoder)
+    async with LifespanManager(app, startup_timeout=120) as manager:
+        service = Service(app, manager.app)
+        async with await service.client() as http:
+            x = await create_org(http, "Xenogen", description="AI pathology")
+            y = await create_org(http, "Ymed", description="hospital")
+            await caught_up(service)
+            assert await matched_ids(http, x["id"]) == {y["id"]}
+            db = Database(store_url)
+            try:
+                async with db.sessions() as session, session.begin():
+                    row = m.Collaboration(kind="project", year=2024, weight=1.0)
+                    row.participants = [
+                        m.CollaborationParticipant(organisation_id=x["id"], position=0),
+                        m.CollaborationParticipant(organisation_id=y["id"], position=1),
+                    ]
+                    session.add(row)
+                    await session.flush()
+                    await record_changes(session, collaborations=[row.id])
+            finally:
+                await db.dispose()
+            await caught_up(service)
+            assert await matched_ids(http, x["id"]) == set()
+            assert service.ctx.derived.state.graph.has_collaboration(row.id)
+
+
+def test_worker_sockets_turn_nagle_off() -> None:
+    """With several workers, uvicorn binds the listening socket itself; ours says TCP, so
+    asyncio sets TCP_NODELAY on every accepted connection (no 40 ms delayed-ACK stalls)."""
+    config = _TcpConfig("app.main:create_app", factory=True, host="127.0.0.1", port=0, workers=2)
+    listener = config.bind_socket()
+    try:
+        assert listener.proto == socket.IPPROTO_TCP
+        listener.listen()  # the server does this when it starts
+        port = listener.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port)) as _client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.proto == socket.IPPROTO_TCP
+    finally:
+        listener.close()
+
+
+def test_serve_with_two_workers_answers_from_both_and_they_agree(tmp_path: Path) -> None:
+    """``multihelix serve --workers 2``: the store is prepared once, both workers answer, and
+    whichever answers holds the writes the other one took."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.sqlite3'}"
+    env = server_env(url, tmp_path / "data", state_sync_interval_s="0.1")
+    key = create_admin_key(env)
+    headers = {"Authorization": f"Bearer {key}"}
+    with running(env, tmp_path / "server.log", "--workers", "2") as server:
+        ids = []
+        for i in range(6):
+            # A new connection per request: the kernel hands it to either worker.
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
+                response = http.post(
+                    "/v1/organisations",
+                    json={
+                        "name": f"Org {i}",
+                        "kind": "sme",
+                        "sectors": ["biotech"],
+                        "country": "ES",
+                        "description": f"organisation {i} working on topic {i % 3}",
+                    },
+                )
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["id"])
+        time.sleep(1.0)  # ten sync intervals
+        answers: Counter[int] = Counter()  # per worker process
+        deadline = time.monotonic() + 60
+        while len(answers) < 2:
+            assert time.monotonic() < deadline, f"one worker answered everything: {answers}"
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
+                health = http.get("/health").json()
+                assert health["organisations"] == 6, health
+                found = http.get(f"/v1/organisations/{ids[0]}/matches").json()["items"]
+                assert {item["organisation"]["id"] for item in found} == set(ids[1:])
+            answers[health["process"]["pid"]] += 1
+        assert server.process is not None and server.process.pid not in answers
