@@ -5,6 +5,8 @@ event loop; the API, the batch re-ranker and the benchmark all call these functi
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -69,6 +71,21 @@ class MatchingState:
     vectors: dict[str, VectorIndex]
     scorer: LinearScorer
     _snapshot: GraphSnapshot | None = None
+    # Odd while a writer changes the state in place (:meth:`changing`), moved on by every
+    # change: what readers derive and remember (``batch.cached_own_fingerprints``) is kept
+    # only if it stayed the same, even number from start to end.
+    generation: int = 0
+    # (generation, what was derived under it), swapped whole.
+    memo: tuple[int, dict[int, str]] = field(default_factory=lambda: (0, {}))
+
+    @contextmanager
+    def changing(self) -> Iterator[None]:
+        """Wrap every in-place change of the catalogue, the indexes or the graph."""
+        self.generation += 1
+        try:
+            yield
+        finally:
+            self.generation += 1
 
     def snapshot(self) -> GraphSnapshot:
         current = self._snapshot

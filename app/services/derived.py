@@ -241,15 +241,16 @@ class DerivedState:
         def apply() -> None:
             graph = self.state.graph
             before = graph.version
-            self.put_organisations([(org, vectors.get(org["id"], {})) for org in orgs])
-            self.drop_organisations(sorted(gone_orgs))
-            for collab_id in sorted(gone_collabs):
-                if graph.has_collaboration(collab_id):
-                    graph.remove_collaboration(collab_id)
-            for collaboration in collabs:
-                graph.add_collaboration(collaboration)
-            if graph.version != before or self.state._snapshot is None:
-                self.state.refresh_snapshot()
+            with self.state.changing():
+                self.put_organisations([(org, vectors.get(org["id"], {})) for org in orgs])
+                self.drop_organisations(sorted(gone_orgs))
+                for collab_id in sorted(gone_collabs):
+                    if graph.has_collaboration(collab_id):
+                        graph.remove_collaboration(collab_id)
+                for collaboration in collabs:
+                    graph.add_collaboration(collaboration)
+                if graph.version != before or self.state._snapshot is None:
+                    self.state.refresh_snapshot()
 
         await anyio.to_thread.run_sync(apply)
 
@@ -416,8 +417,9 @@ class DerivedState:
             started = time.perf_counter()
             await _in_daemon_thread(trained.build, ids, rows)
             async with self.applying:
-                changed = _catch_up(trained, self.state.vectors[space])
-                self.state.vectors[space] = trained
+                with self.state.changing():
+                    changed = _catch_up(trained, self.state.vectors[space])
+                    self.state.vectors[space] = trained
                 del self._deferred[space]
                 if not self._deferred:
                     self._layouts_trained.set()

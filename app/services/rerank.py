@@ -1238,7 +1238,7 @@ async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> Ser
         if context_marker(state, run.top_k) != run.context_marker:
             return None
         cands = [int(r[0]) for r in rows]
-        own = batch_ranker.own_fingerprints(state, [org_id, *cands])
+        own = batch_ranker.cached_own_fingerprints(state, [org_id, *cands])
         marker = batch_ranker.subject_marker(
             state.snapshot(), org_id, own, cands, run.context_marker or ""
         )

@@ -164,6 +164,26 @@ def test_fingerprints_change_with_own_inputs_only() -> None:
     assert all(before[i] == after[i] for i in ids[-3:])
 
 
+def test_remembered_fingerprints_follow_every_change() -> None:
+    state = make_state(60, seed=2)
+    ids = state.catalog.all_ids().tolist()
+    assert batch.cached_own_fingerprints(state, ids) == batch.own_fingerprints(state, ids)
+    a, b = ids[0], ids[1]
+    profile = state.catalog.get(a)
+    assert profile is not None
+    with state.changing():
+        state.catalog.upsert(replace(profile, seeks=("a new need",)))
+        # Derived while the change is under way: answered, never remembered.
+        during = batch.cached_own_fingerprints(state, [a])
+        assert during == batch.own_fingerprints(state, [a])
+        state.graph.add_collaboration(Collaboration(10_000, (a, b), "project", 2024))
+        state.refresh_snapshot()
+    after = batch.cached_own_fingerprints(state, ids)
+    assert after == batch.own_fingerprints(state, ids)
+    assert after[a] != during[a]  # the link came after: what was derived during is gone
+    assert state.memo[0] == state.generation and set(state.memo[1]) == set(ids)
+
+
 def test_scores_from_the_candidates_side_are_the_ranked_lists_scores(
     state: MatchingState,
 ) -> None:
