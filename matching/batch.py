@@ -658,11 +658,11 @@ def cached_own_fingerprints(state: MatchingState, org_ids: Sequence[int]) -> dic
     thousands of links each time cost more than ranking the list anew (100k organisations:
     4 ms per list). Kept only when no writer changed the state meanwhile (``generation``)."""
     generation = state.generation
-    memo_generation, memo = state.memo
+    memo_generation, memo = state.fingerprint_memo
     if memo_generation != generation:
         memo = {}
         if generation % 2 == 0:
-            state.memo = (generation, memo)
+            state.fingerprint_memo = (generation, memo)
     missing = [o for o in org_ids if o not in memo]
     found = own_fingerprints(state, missing) if missing else {}
     if found and generation % 2 == 0 and state.generation == generation:

@@ -75,8 +75,8 @@ class MatchingState:
     # change: what readers derive and remember (``batch.cached_own_fingerprints``) is kept
     # only if it stayed the same, even number from start to end.
     generation: int = 0
-    # (generation, what was derived under it), swapped whole.
-    memo: tuple[int, dict[int, str]] = field(default_factory=lambda: (0, {}))
+    # (generation, the own-input fingerprints computed under it), swapped whole.
+    fingerprint_memo: tuple[int, dict[int, str]] = field(default_factory=lambda: (0, {}))
 
     @contextmanager
     def changing(self) -> Iterator[None]:

@@ -181,7 +181,9 @@ def test_remembered_fingerprints_follow_every_change() -> None:
     after = batch.cached_own_fingerprints(state, ids)
     assert after == batch.own_fingerprints(state, ids)
     assert after[a] != during[a]  # the link came after: what was derived during is gone
-    assert state.memo[0] == state.generation and set(state.memo[1]) == set(ids)
+    assert state.fingerprint_memo[0] == state.generation and set(state.fingerprint_memo[1]) == set(
+        ids
+    )
 
 
 def test_scores_from_the_candidates_side_are_the_ranked_lists_scores(
