@@ -55,19 +55,13 @@ async def prepare_store(settings: Settings) -> None:
     db = Database(settings.database_url)
     try:
         await upgrade_schema(db)
-        empty = await _has_no_organisations(db)
-        needs_key = await count_api_keys(db) == 0
+        if settings.load_demo_data and await _has_no_organisations(db):
+            async with open_service(settings) as ctx:
+                await load_demo(ctx)
+        if await count_api_keys(db) == 0:
+            await announce_first_admin_key(db)
     finally:
         await db.dispose()
-    if settings.load_demo_data and empty:
-        async with open_service(settings) as ctx:
-            await load_demo(ctx)
-    if needs_key:
-        db = Database(settings.database_url)
-        try:
-            await announce_first_admin_key(db)
-        finally:
-            await db.dispose()
 
 
 async def _has_no_organisations(db: Database) -> bool:

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import httpx
 from asgi_lifespan import LifespanManager
-from sqlalchemy import func, select
 
 from app.main import DEMO_DATA, create_app
-from app.services.changes import record_changes
+from app.services.changes import last_seq, record_changes
 from app.services.derived import DerivedState
 from app.services.importer import read_json
 from app.serving import _TcpConfig
@@ -33,7 +32,7 @@ SYNC_S = 0.05
 
 async def store_seq(db: Database) -> int:
     async with db.read() as session:
-        return int(await session.scalar(select(func.max(m.StateChange.seq))) or 0)
+        return await last_seq(session)
 
 
 async def caught_up(service: Service, timeout_s: float = 10.0) -> None:
