@@ -4,6 +4,7 @@ and the command line; the model loads alongside the store."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -58,6 +59,7 @@ async def open_service(
             derived.state.graph.number_of_links,
             ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
         )
+        freeze_loaded_objects()
         # IVF layouts that had to be rebuilt are trained while requests are served (exact
         # scans answer meanwhile); the indexes are then written in the background, and again
         # at a clean shutdown, so the next start can skip both.
@@ -83,6 +85,19 @@ async def open_service(
             await _save_indexes(derived, db, index_dir)
     finally:
         await db.dispose()
+
+
+def freeze_loaded_objects() -> None:
+    """Exempt everything loaded so far from the garbage collector's full passes.
+
+    The state of 100k organisations is ~450,000 long-lived objects (profiles, their tuples and
+    strings); a full collection walks every one of them, 150 ms on this machine, and runs on
+    whichever request happens to allocate at that moment. Frozen objects are still freed by
+    reference counting when the state replaces them; only cycles among them are left alone,
+    and the state makes none.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 async def _save_after(
