@@ -774,9 +774,6 @@ class LocalEngine(Engine):
     the compiled graph sweeps, faiss and the matrix products run without the GIL, which is
     what a second thread gains (100k organisations, 2 cores: 1.5 times the chunks per second).
     Each thread's matrix products stay on one BLAS thread. Results come in completion order.
-
-    Ranking goes on while the caller stores the results it was given: a finished chunk
-    starts the next one at once, and up to ``threads`` results may wait to be taken.
     """
 
     def __init__(self, batch: BatchState, query: MatchQuery, *, threads: int = 1) -> None:
@@ -793,36 +790,19 @@ class LocalEngine(Engine):
     ) -> AsyncIterator[tuple[int, ChunkResult]]:
         waiting = list(reversed(chunks))
         running: dict[asyncio.Task[ChunkResult], int] = {}
-        finished: asyncio.Queue[tuple[int, asyncio.Task[ChunkResult]]] = asyncio.Queue()
         limiter = anyio.CapacityLimiter(self.threads)
-        closing = False
-
-        def start_more() -> None:
-            while (
-                not closing
-                and waiting
-                and len(running) < self.threads
-                and len(running) + finished.qsize() < 2 * self.threads
-            ):
-                index, ids = waiting.pop()
-                task = asyncio.create_task(
-                    anyio.to_thread.run_sync(self._rank, ids, limiter=limiter)
-                )
-                running[task] = index
-                task.add_done_callback(done)
-
-        def done(task: asyncio.Task[ChunkResult]) -> None:
-            finished.put_nowait((running.pop(task), task))
-            start_more()
-
         try:
-            start_more()
-            for _ in range(len(chunks)):
-                index, task = await finished.get()
-                start_more()
-                yield index, task.result()
+            while waiting or running:
+                while waiting and len(running) < self.threads:
+                    index, ids = waiting.pop()
+                    task = asyncio.create_task(
+                        anyio.to_thread.run_sync(self._rank, ids, limiter=limiter)
+                    )
+                    running[task] = index
+                finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(finished, key=running.__getitem__):
+                    yield running.pop(task), task.result()
         finally:
-            closing = True
             for task in running:
                 task.cancel()
             await asyncio.gather(*running, return_exceptions=True)
