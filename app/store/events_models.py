@@ -164,10 +164,12 @@ class EventMeeting(Base):
     # Reciprocal match score, refreshed at each scheduling run.
     value: Mapped[float | None] = mapped_column(Float)
     session_id: Mapped[int | None] = mapped_column(
-        ForeignKey("event_sessions.id", ondelete="SET NULL")
+        ForeignKey("event_sessions.id", ondelete="SET NULL"), index=True
     )
     slot_index: Mapped[int | None] = mapped_column(Integer)
-    place_id: Mapped[int | None] = mapped_column(ForeignKey("event_places.id", ondelete="SET NULL"))
+    place_id: Mapped[int | None] = mapped_column(
+        ForeignKey("event_places.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -181,11 +183,11 @@ class EventFeedback(Base):
         ForeignKey("event_meetings.id", ondelete="CASCADE"), primary_key=True
     )
     participant_id: Mapped[int] = mapped_column(
-        ForeignKey("event_participants.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("event_participants.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     outcome: Mapped[str] = mapped_column(String(30))
     comment: Mapped[str | None] = mapped_column(Text)
     collaboration_id: Mapped[int | None] = mapped_column(
-        ForeignKey("collaborations.id", ondelete="SET NULL")
+        ForeignKey("collaborations.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

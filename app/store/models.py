@@ -166,7 +166,7 @@ class ApiKey(Base):
     role: Mapped[str] = mapped_column(String(20))
     tenant: Mapped[str | None] = mapped_column(String(80))
     organisation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE")
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
     )
     label: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -209,7 +209,7 @@ class ContactGrant(Base):
         ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True
     )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     reason: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -81,7 +81,7 @@ class RerankSubject(Base):
         ForeignKey("rerank_runs.id", ondelete="CASCADE"), primary_key=True
     )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     # Hash of its own inputs (profile, texts, vectors, partners) and of its list's inputs.
     own_marker: Mapped[str] = mapped_column(String(32))
@@ -101,7 +101,7 @@ class RerankMatch(Base):
         ForeignKey("rerank_runs.id", ondelete="CASCADE"), primary_key=True
     )
     organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True
+        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     rank: Mapped[int] = mapped_column(Integer, primary_key=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
