@@ -93,8 +93,8 @@ def freeze_loaded_objects() -> None:
     The state of 100k organisations is ~450,000 long-lived objects (profiles, their tuples and
     strings); a full collection walks every one of them, 150 ms on this machine, and runs on
     whichever request happens to allocate at that moment. Frozen objects are still freed by
-    reference counting when the state replaces them; only cycles among them are left alone,
-    and the state makes none.
+    reference counting when the state replaces them; only a reference cycle among them that
+    became garbage would stay.
     """
     gc.collect()
     gc.freeze()
