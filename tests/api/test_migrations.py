@@ -17,9 +17,14 @@ from app.store.schema import upgrade_schema
 STORE = Path(__file__).resolve().parents[2] / "app" / "store"
 
 
-async def test_migrations_match_the_models(store_url: str) -> None:
+def import_every_model() -> None:
+    """Register every table module's models on ``Base.metadata``."""
     for module in sorted(STORE.glob("*_models.py")):
         importlib.import_module(f"app.store.{module.stem}")
+
+
+async def test_migrations_match_the_models(store_url: str) -> None:
+    import_every_model()
     db = Database(store_url)
     await upgrade_schema(db)
     await upgrade_schema(db)  # idempotent
@@ -40,8 +45,7 @@ def test_every_foreign_key_leads_an_index() -> None:
     """Deleting a row looks up the rows referring to it (cascade, set null); without an index
     leading with the referring columns, that lookup reads the whole table (1.3 s per deleted
     organisation with 100k organisations and two stored re-ranking runs)."""
-    for module in sorted(STORE.glob("*_models.py")):
-        importlib.import_module(f"app.store.{module.stem}")
+    import_every_model()
     unindexed = []
     for table in Base.metadata.sorted_tables:
         leading = [[c.name for c in table.primary_key.columns]]
