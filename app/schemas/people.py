@@ -177,7 +177,11 @@ class ErasureReceipt(BaseModel):
         description="Collaborations left with fewer than two participants."
     )
     rankings_removed: int | None = Field(
-        description="Precomputed ranking rows removed; null when no ranking store is installed."
+        description=(
+            "Precomputed partner lists changed: its own lists removed and the lists naming it"
+            " with its entry blanked, over every stored run; null when no ranking store is"
+            " installed."
+        )
     )
 
 

@@ -34,7 +34,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import numpy as np
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, update
+import numpy.typing as npt
+from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from threadpoolctl import threadpool_limits
@@ -53,10 +54,9 @@ from app.store.database import Database
 from app.store.models import utcnow
 from app.store.rerank_models import (
     RerankChunk,
-    RerankMatch,
+    RerankList,
     RerankRun,
     RerankState,
-    RerankSubject,
 )
 from matching import batch as batch_ranker
 from matching import ranker
@@ -695,15 +695,17 @@ async def _affected(
     whose popular candidates moved (``base_band``: the base run's degree order) in a way that
     can change their list."""
     async with ctx.db.read() as session:
-        stored = dict(
-            (
-                await session.execute(
-                    select(RerankSubject.organisation_id, RerankSubject.own_marker).where(
-                        RerankSubject.run_id == base_id
-                    )
-                )
-            ).all()
-        )
+        base = (
+            await session.execute(
+                select(
+                    RerankList.organisation_id,
+                    RerankList.own_marker,
+                    RerankList.cutoff,
+                    RerankList.partners,
+                ).where(RerankList.run_id == base_id)
+            )
+        ).all()
+    stored = {r.organisation_id: r.own_marker for r in base}
     changed = sorted(o for o, fp in snap.own.items() if stored.get(o) != fp)
     relinked = [o for o in changed if batch_ranker.links_changed(stored.get(o), snap.own[o])]
     affected: set[int] = set(changed)
@@ -717,28 +719,13 @@ async def _affected(
     affected.update(unknown)
     # One pass over the stored lists: those holding a changed organisation (its score moved) or
     # one that stopped being a popular candidate for them (it may have left their candidates).
-    changed_set = set(changed)
-    listed = sorted(changed_set.union(*no_longer.values()))
-    async with ctx.db.read() as session:
-        for start in range(0, len(listed), _IN_BATCH):
-            rows = await session.execute(
-                select(RerankMatch.organisation_id, RerankMatch.candidate_id).where(
-                    RerankMatch.run_id == base_id,
-                    RerankMatch.candidate_id.in_(listed[start : start + _IN_BATCH]),
-                )
-            )
-            affected.update(
-                s for s, c in rows.all() if c in changed_set or c in no_longer.get(s, ())
-            )
-        cutoffs = dict(
-            (
-                await session.execute(
-                    select(RerankSubject.organisation_id, RerankSubject.cutoff).where(
-                        RerankSubject.run_id == base_id
-                    )
-                )
-            ).all()
-        )
+    listed = _PartnerLists([r.organisation_id for r in base], [r.partners for r in base])
+    affected.update(listed.holding(changed).tolist())
+    affected.update(
+        subject for subject, gone in no_longer.items() if set(listed.of(subject)) & gone
+    )
+    cutoffs = {r.organisation_id: r.cutoff for r in base}
+    del base
     entering = await anyio.to_thread.run_sync(
         batch_ranker.reached_by_changes,
         state,
@@ -751,6 +738,30 @@ async def _affected(
     affected.update(entering)
     known = set(snap.own)
     return np.array(sorted(o for o in affected if o in known), dtype=np.int64)
+
+
+class _PartnerLists:
+    """Stored lists' partners as one array: who lists whom, without a partner index."""
+
+    def __init__(self, subjects: list[int], packed: list[bytes]) -> None:
+        self.subjects = np.asarray(subjects, dtype=np.int64)
+        self.partners = np.frombuffer(b"".join(packed), dtype="<i8")
+        lengths = np.array([len(p) // 8 for p in packed], dtype=np.int64)
+        self.offsets = np.concatenate(([0], np.cumsum(lengths)))
+        self._row = {s: i for i, s in enumerate(subjects)}
+
+    def holding(self, ids: list[int]) -> np.ndarray:
+        """The subjects whose list holds any of ``ids``."""
+        hit = np.isin(self.partners, np.asarray(ids, dtype=np.int64))
+        running = np.concatenate(([0], np.cumsum(hit)))
+        return self.subjects[running[self.offsets[1:]] > running[self.offsets[:-1]]]
+
+    def of(self, subject: int) -> list[int]:
+        row = self._row.get(subject)
+        if row is None:
+            return []
+        listed: list[int] = self.partners[self.offsets[row] : self.offsets[row + 1]].tolist()
+        return listed
 
 
 # -- ranking chunks -------------------------------------------------------------------------
@@ -950,9 +961,8 @@ async def _rank_chunks(
 
 @dataclass
 class _ChunkRows:
-    subjects: list[dict[str, Any]]
-    matches: list[dict[str, Any]]
-    referenced: list[int]
+    lists: list[dict[str, Any]]  # rerank_lists rows
+    referenced: list[int]  # every subject and listed partner
     components: tuple[str, ...]
 
 
@@ -961,45 +971,51 @@ def _chunk_rows(
 ) -> _ChunkRows:
     snapshot = state.snapshot()
     now = utcnow()
+    rows = []
     lists = result.lists()
-    subjects = []
     for org_id, cutoff in zip(result.subjects.tolist(), result.cutoffs.tolist(), strict=True):
-        cands = lists[org_id][0].tolist()
-        subjects.append(
+        cands, scores, components = lists[org_id]
+        rows.append(
             {
                 "run_id": run_id,
                 "organisation_id": org_id,
+                "partners": np.ascontiguousarray(cands, dtype="<i8").tobytes(),
+                "items": len(cands),
                 "own_marker": snap.own.get(org_id, "-"),
                 "marker": batch_ranker.subject_marker(
-                    snapshot, org_id, snap.own, cands, snap.context
+                    snapshot, org_id, snap.own, cands.tolist(), snap.context
                 ),
                 "cutoff": cutoff if math.isfinite(cutoff) else None,
-                "items": len(cands),
                 "computed_at": now,
+                "scores": np.ascontiguousarray(scores, dtype="<f8").tobytes(),
+                "components": np.ascontiguousarray(components, dtype="<f8").tobytes(),
             }
         )
-    components = np.ascontiguousarray(result.components, dtype="<f8")
-    matches = [
-        {
-            "run_id": run_id,
-            "organisation_id": s,
-            "rank": r,
-            "candidate_id": c,
-            "score": sc,
-            "components": components[i].tobytes(),
-        }
-        for i, (s, r, c, sc) in enumerate(
-            zip(
-                result.subject.tolist(),
-                result.rank.tolist(),
-                result.candidate.tolist(),
-                result.score.tolist(),
-                strict=True,
-            )
-        )
-    ]
     referenced = sorted(set(result.subjects.tolist()) | set(result.candidate.tolist()))
-    return _ChunkRows(subjects, matches, referenced, result.names)
+    return _ChunkRows(rows, referenced, result.names)
+
+
+# An erased or deleted partner's entry in a stored list: id, score and components zeroed (no
+# organisation has id 0). A list holding one is never served; the export leaves it out.
+_BLANK_ID = 0
+
+
+def _blanked(row: dict[str, Any], gone: set[int]) -> dict[str, Any]:
+    """A ``rerank_lists`` row's packed arrays with the entries of the partners in ``gone``
+    zeroed, every array keeping its length."""
+    partners = np.frombuffer(row["partners"], dtype="<i8").copy()
+    hit = np.isin(partners, np.fromiter(gone, dtype=np.int64, count=len(gone)))
+    if not hit.any():
+        return row
+    scores = np.frombuffer(row["scores"], dtype="<f8").copy()
+    components = np.frombuffer(row["components"], dtype="<f8").reshape(len(partners), -1).copy()
+    partners[hit], scores[hit], components[hit] = _BLANK_ID, 0.0, 0.0
+    return {
+        **row,
+        "partners": partners.tobytes(),
+        "scores": scores.tobytes(),
+        "components": components.tobytes(),
+    }
 
 
 async def _commit_chunk(
@@ -1010,7 +1026,8 @@ async def _commit_chunk(
         try:
             async with db.write_lock, db.sessions() as session, session.begin():
                 await _check_and_renew(session, owner, run_id)
-                # Organisations deleted since the snapshot have nothing left to list or be listed.
+                # Organisations deleted (or erased) since the snapshot have nothing left to
+                # list or be listed.
                 present: set[int] = set()
                 for start in range(0, len(rows.referenced), _IN_BATCH):
                     part = rows.referenced[start : start + _IN_BATCH]
@@ -1021,17 +1038,15 @@ async def _commit_chunk(
                             )
                         ).all()
                     )
-                subjects = [r for r in rows.subjects if r["organisation_id"] in present]
-                matches = [
-                    r
-                    for r in rows.matches
-                    if r["organisation_id"] in present and r["candidate_id"] in present
+                gone = set(rows.referenced) - present
+                lists = [
+                    _blanked(r, gone) if gone else r
+                    for r in rows.lists
+                    if r["organisation_id"] in present
                 ]
-                if subjects:
-                    await session.execute(insert(RerankSubject), subjects)
-                if matches:
-                    await session.execute(insert(RerankMatch), matches)
-                session.add(RerankChunk(run_id=run_id, chunk_index=index, subjects=len(subjects)))
+                if lists:
+                    await session.execute(insert(RerankList), lists)
+                session.add(RerankChunk(run_id=run_id, chunk_index=index, subjects=len(lists)))
                 run = await session.get(RerankRun, run_id)
                 assert run is not None
                 run.done_chunks += 1
@@ -1071,36 +1086,19 @@ async def _publish(db: Database, run_id: int, base_run_id: int | None, owner: st
 
 async def _copy_unranked(session: AsyncSession, base_run_id: int, run_id: int) -> int:
     """Copy the base run's lists of every organisation this run did not rank."""
-    subjects: Any = RerankSubject.__table__
-    matches: Any = RerankMatch.__table__
-    ranked = subjects.alias("ranked")
-
-    def not_ranked(table: Any) -> Any:
-        return ~exists().where(
-            ranked.c.run_id == run_id, ranked.c.organisation_id == table.c.organisation_id
-        )
-
-    # Lists first: the subjects' rows are what "ranked by this run" is read from.
-    await session.execute(
-        insert(matches).from_select(
-            [c.name for c in matches.columns],
-            select(
-                *[
-                    literal(run_id).label(c.name) if c.name == "run_id" else c
-                    for c in matches.columns
-                ]
-            ).where(matches.c.run_id == base_run_id, not_ranked(matches)),
-        )
-    )
+    lists: Any = RerankList.__table__
+    ranked = lists.alias("ranked")
     result = await session.execute(
-        insert(subjects).from_select(
-            [c.name for c in subjects.columns],
+        insert(lists).from_select(
+            [c.name for c in lists.columns],
             select(
-                *[
-                    literal(run_id).label(c.name) if c.name == "run_id" else c
-                    for c in subjects.columns
-                ]
-            ).where(subjects.c.run_id == base_run_id, not_ranked(subjects)),
+                *[literal(run_id).label(c.name) if c.name == "run_id" else c for c in lists.columns]
+            ).where(
+                lists.c.run_id == base_run_id,
+                ~exists().where(
+                    ranked.c.run_id == run_id, ranked.c.organisation_id == lists.c.organisation_id
+                ),
+            ),
         )
     )
     base = await session.get(RerankRun, base_run_id)
@@ -1142,11 +1140,10 @@ async def prune_runs(db: Database, keep: int = KEEP_PUBLISHED) -> list[int]:
             )
         ).all()
     for run_id in doomed:
-        # Row by row tables first: SQLite's cascade over millions of rows is slow and PostgreSQL
-        # would hold one huge transaction; each run goes in its own.
+        # Lists first, explicitly (SQLite's cascade is row by row); each run in its own
+        # transaction.
         async with db.write_lock, db.sessions() as session, session.begin():
-            await session.execute(delete(RerankMatch).where(RerankMatch.run_id == run_id))
-            await session.execute(delete(RerankSubject).where(RerankSubject.run_id == run_id))
+            await session.execute(delete(RerankList).where(RerankList.run_id == run_id))
             await session.execute(delete(RerankChunk).where(RerankChunk.run_id == run_id))
             await session.execute(delete(RerankRun).where(RerankRun.id == run_id))
     return list(doomed)
@@ -1220,49 +1217,44 @@ async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> Ser
         return None
     run_id, names = run.run_id, run.names
     async with ctx.db.read() as session:
-        subject = await session.get(RerankSubject, (run_id, org_id))
-        if subject is None:
-            return None
-        rows = (
-            await session.execute(
-                select(RerankMatch.candidate_id, RerankMatch.score, RerankMatch.components)
-                .where(RerankMatch.run_id == run_id, RerankMatch.organisation_id == org_id)
-                .order_by(RerankMatch.rank)
-            )
-        ).all()
-    if len(rows) != subject.items or (rows and not names):
+        stored = await session.get(RerankList, (run_id, org_id))
+    if stored is None:
+        return None
+    cands, scores, components = unpack_list(stored)
+    if len(cands) != stored.items or (len(cands) and components.shape[1] != len(names)):
         return None  # a listed partner was erased or deleted: the list is no longer whole
     state = ctx.derived.state
 
     def check_and_build() -> list[ScoredMatch] | None:
         if context_marker(state, run.top_k) != run.context_marker:
             return None
-        cands = [int(r[0]) for r in rows]
-        own = batch_ranker.cached_own_fingerprints(state, [org_id, *cands])
+        listed = cands.tolist()
+        own = batch_ranker.cached_own_fingerprints(state, [org_id, *listed])
+        if any(c not in own for c in listed):
+            return None  # deleted since the run
         marker = batch_ranker.subject_marker(
-            state.snapshot(), org_id, own, cands, run.context_marker or ""
+            state.snapshot(), org_id, own, listed, run.context_marker or ""
         )
-        if marker != subject.marker:
+        if marker != stored.marker:
             return None
-        shown = rows[:limit]
-        components = (
-            np.stack([np.frombuffer(r[2], dtype="<f8") for r in shown])
-            if shown
-            else np.zeros((0, len(names)))
-        )
         return batch_ranker.to_matches(
-            state,
-            org_id,
-            names,
-            np.array([r[0] for r in shown], dtype=np.int64),
-            np.array([r[1] for r in shown], dtype=np.float64),
-            components,
+            state, org_id, names, cands[:limit], scores[:limit], components[:limit]
         )
 
     matches = await anyio.to_thread.run_sync(check_and_build)
     if matches is None:
         return None
-    return ServedList(run_id=run_id, computed_at=subject.computed_at, matches=matches)
+    return ServedList(run_id=run_id, computed_at=stored.computed_at, matches=matches)
+
+
+def unpack_list(
+    stored: RerankList,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """A stored list's (partner ids, scores, component rows), best first."""
+    cands = np.frombuffer(stored.partners, dtype="<i8").astype(np.int64)
+    scores = np.frombuffer(stored.scores, dtype="<f8").astype(np.float64)
+    flat = np.frombuffer(stored.components, dtype="<f8").astype(np.float64)
+    return cands, scores, flat.reshape(len(cands), -1 if len(cands) else 0)
 
 
 # -- export ---------------------------------------------------------------------------------
@@ -1293,19 +1285,22 @@ async def export_run(
                 await session.execute(select(org.c.id, org.c.name, org.c.country, org.c.kind))
             ).all()
         }
-        rows = (
-            await session.execute(
-                select(
-                    RerankMatch.organisation_id,
-                    RerankMatch.rank,
-                    RerankMatch.candidate_id,
-                    RerankMatch.score,
-                    RerankMatch.components,
-                )
-                .where(RerankMatch.run_id == run_id)
-                .order_by(RerankMatch.organisation_id, RerankMatch.rank)
+        stored = (
+            await session.scalars(
+                select(RerankList)
+                .where(RerankList.run_id == run_id)
+                .order_by(RerankList.organisation_id)
             )
         ).all()
+    # One row per (organisation, rank); partners deleted since the run are left out.
+    rows = [
+        (stored_list.organisation_id, rank, cand, score, values)
+        for stored_list in stored
+        for rank, (cand, score, values) in enumerate(
+            zip(*(a.tolist() for a in unpack_list(stored_list)), strict=True), 1
+        )
+        if cand in info
+    ]
     header = [
         "run_id",
         "organisation_id",
@@ -1320,8 +1315,7 @@ async def export_run(
     ]
 
     def records() -> Iterable[list[Any]]:
-        for subject, rank, cand, score, blob in rows:
-            values = np.frombuffer(blob, dtype="<f8").tolist()
+        for subject, rank, cand, score, values in rows:
             s_info = info.get(subject, ("", "", ""))
             c_info = info.get(cand, ("", "", ""))
             yield [
@@ -1362,23 +1356,89 @@ async def export_run(
 
 # -- erasure --------------------------------------------------------------------------------
 async def erase_from_runs(session: AsyncSession, organisation_id: int) -> int:
-    """Delete an organisation's stored lists and its appearances on others' lists, in every
-    run, within the caller's transaction; returns how many rows went.
+    """Delete an organisation's stored lists and blank its entry (id, score, components) in
+    every list naming it, in every run, within the caller's transaction; returns how many
+    lists went or changed. Such a list is no longer served (the API ranks live).
 
-    Lists it appeared on become incomplete, so they are no longer served (the API ranks live).
+    There is no index over partners: the store searches the packed ids for the organisation's
+    8 bytes and blanks a hit aligned to a whole id in place, without the rows leaving the
+    store (a blanked entry keeps its length, so SQLite rewrites only the pages that differ). A
+    first hit straddling two ids (rare: it needs ids with zero low bytes) is checked here.
     """
-    matches = await session.execute(
-        delete(RerankMatch).where(
-            or_(
-                RerankMatch.organisation_id == organisation_id,
-                RerankMatch.candidate_id == organisation_id,
-            )
+    own = await session.execute(
+        delete(RerankList).where(RerankList.organisation_id == organisation_id)
+    )
+    needle = {"needle": np.array([organisation_id], dtype="<i8").tobytes()}
+    blank = text(_BLANK_IN_PLACE[session.get_bind().dialect.name]).bindparams(**needle)
+    changed = _rowcount(await session.execute(blank))
+    straddling = (
+        await session.execute(
+            select(
+                RerankList.run_id,
+                RerankList.organisation_id,
+                RerankList.partners,
+                RerankList.scores,
+                RerankList.components,
+            ).where(text(_NAMING[session.get_bind().dialect.name]).bindparams(**needle))
         )
+    ).all()
+    for row in straddling:
+        before = {"partners": row.partners, "scores": row.scores, "components": row.components}
+        after = _blanked(before, {organisation_id})
+        if after is not before:
+            await session.execute(
+                update(RerankList)
+                .where(
+                    RerankList.run_id == row.run_id,
+                    RerankList.organisation_id == row.organisation_id,
+                )
+                .values(after)
+            )
+            changed += 1
+    return _rowcount(own) + changed
+
+
+def _blank_in_place_sql(dialect: str) -> str:
+    """UPDATE blanking the entry of the id ``:needle`` (8 bytes) in every list where its first
+    byte match is aligned to a whole id: k is that match's byte position (from 1), w the width
+    of a component row in bytes."""
+    if dialect == "postgresql":
+        k = "position(:needle in partners)"
+        zeros = "decode(repeat('00', {n}), 'hex')"
+
+        def spliced(column: str, start: str, width: str) -> str:
+            return (
+                f"substring({column} from 1 for {start}) || {zeros.format(n=width)}"
+                f" || substring({column} from {start} + {width} + 1)"
+            )
+
+    else:
+        k = "instr(partners, :needle)"
+        zeros = "zeroblob({n})"
+
+        def spliced(column: str, start: str, width: str) -> str:
+            # SQLite's || yields text; the cast takes its bytes back as a blob, NULs included.
+            return (
+                f"CAST(substr({column}, 1, {start}) || {zeros.format(n=width)}"
+                f" || substr({column}, {start} + {width} + 1) AS BLOB)"
+            )
+
+    w = "(length(components) / (length(partners) / 8))"
+    entry = f"(({k} - 1) / 8)"
+    return (
+        "UPDATE rerank_lists SET "
+        f"partners = {spliced('partners', f'({k} - 1)', '8')}, "
+        f"scores = {spliced('scores', f'({k} - 1)', '8')}, "
+        f"components = {spliced('components', f'{entry} * {w}', w)} "
+        f"WHERE {k} > 0 AND ({k} - 1) % 8 = 0"
     )
-    subjects = await session.execute(
-        delete(RerankSubject).where(RerankSubject.organisation_id == organisation_id)
-    )
-    return _rowcount(matches) + _rowcount(subjects)
+
+
+_BLANK_IN_PLACE = {dialect: _blank_in_place_sql(dialect) for dialect in ("sqlite", "postgresql")}
+_NAMING = {
+    "sqlite": "instr(partners, :needle) > 0",
+    "postgresql": "position(:needle in partners) > 0",
+}
 
 
 def _rowcount(result: Any) -> int:

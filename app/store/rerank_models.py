@@ -1,5 +1,6 @@
 """SQLAlchemy models of batch re-ranking: versioned runs, their committed chunks, every
-organisation's stored list, and the one row holding the published pointer and the lease."""
+organisation's stored list (one row per list), and the one row holding the published pointer
+and the lease."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from sqlalchemy import (
     JSON,
     Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     String,
@@ -72,10 +72,19 @@ class RerankChunk(Base):
     committed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-class RerankSubject(Base):
-    """One organisation ranked in a run: the input marker its list was computed from."""
+class RerankList(Base):
+    """One organisation's stored list in a run: the input marker it was computed from and its
+    partners, best first, packed (little-endian int64 ids, float64 scores, float64 components
+    row by row in the order of the run's ``parameters["components"]``).
 
-    __tablename__ = "rerank_subjects"
+    One row per list, not per partner: a run at 100k organisations writes 100k rows, not 5M,
+    and no index over partners. Who lists a given partner is read by scanning ``partners``
+    (erasure, ``--only-changed`` planning), which comes first so that it sits in the row's
+    first page. ``items`` is the length the list was computed with; erasure removes the erased
+    partner from the packed arrays, and a list shorter than ``items`` is no longer served.
+    """
+
+    __tablename__ = "rerank_lists"
 
     run_id: Mapped[int] = mapped_column(
         ForeignKey("rerank_runs.id", ondelete="CASCADE"), primary_key=True
@@ -83,33 +92,16 @@ class RerankSubject(Base):
     organisation_id: Mapped[int] = mapped_column(
         ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+    partners: Mapped[bytes] = mapped_column(LargeBinary)
+    items: Mapped[int] = mapped_column(Integer)
     # Hash of its own inputs (profile, texts, vectors, partners) and of its list's inputs.
     own_marker: Mapped[str] = mapped_column(String(32))
     marker: Mapped[str] = mapped_column(String(32))
     # Lowest score in the pool the list was diversified from (None: every candidate was).
     cutoff: Mapped[float | None] = mapped_column(Float)
-    items: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class RerankMatch(Base):
-    """One suggested partner in an organisation's stored list."""
-
-    __tablename__ = "rerank_matches"
-
-    run_id: Mapped[int] = mapped_column(
-        ForeignKey("rerank_runs.id", ondelete="CASCADE"), primary_key=True
-    )
-    organisation_id: Mapped[int] = mapped_column(
-        ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True, index=True
-    )
-    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
-    score: Mapped[float] = mapped_column(Float)
-    # float64 values in the order of the run's parameters["components"] (compact and exact).
+    scores: Mapped[bytes] = mapped_column(LargeBinary)
     components: Mapped[bytes] = mapped_column(LargeBinary)
-
-    __table_args__ = (Index("ix_rerank_matches_candidate_id", "candidate_id"),)
 
 
 class RerankState(Base):

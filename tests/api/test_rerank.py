@@ -16,8 +16,15 @@ from sqlalchemy import func, select, update
 from app.routers.matches import match_item
 from app.schemas.matches import Match
 from app.services import rerank
-from app.services.rerank import RunOptions, begin_run, erase_from_runs, export_run, run_rerank
-from app.store.rerank_models import RerankMatch, RerankRun, RerankState, RerankSubject
+from app.services.rerank import (
+    RunOptions,
+    begin_run,
+    erase_from_runs,
+    export_run,
+    run_rerank,
+    unpack_list,
+)
+from app.store.rerank_models import RerankList, RerankRun, RerankState
 from matching import batch, ranker
 from matching.ranker import MatchQuery, rank_partners
 from tests.api.helpers import create_org, link
@@ -57,23 +64,22 @@ async def make_network(http: httpx.AsyncClient, n: int = 14) -> list[int]:
 
 
 async def stored_lists(service: Service, run_id: int) -> dict[int, list[tuple[Any, ...]]]:
+    """Per organisation with a non-empty list: (rank, partner, score, component bytes) rows."""
     async with service.ctx.db.read() as session:
-        rows = (
-            await session.execute(
-                select(
-                    RerankMatch.organisation_id,
-                    RerankMatch.rank,
-                    RerankMatch.candidate_id,
-                    RerankMatch.score,
-                    RerankMatch.components,
-                )
-                .where(RerankMatch.run_id == run_id)
-                .order_by(RerankMatch.organisation_id, RerankMatch.rank)
+        stored = (
+            await session.scalars(
+                select(RerankList)
+                .where(RerankList.run_id == run_id)
+                .order_by(RerankList.organisation_id)
             )
         ).all()
     out: dict[int, list[tuple[Any, ...]]] = {}
-    for org_id, rank, cand, score, blob in rows:
-        out.setdefault(org_id, []).append((rank, cand, score, blob))
+    for row in stored:
+        cands, scores, components = unpack_list(row)
+        for rank, (cand, score) in enumerate(zip(cands.tolist(), scores.tolist(), strict=True), 1):
+            out.setdefault(row.organisation_id, []).append(
+                (rank, cand, score, components[rank - 1].tobytes())
+            )
     return out
 
 
@@ -357,7 +363,7 @@ async def test_old_runs_are_pruned_keeping_two(service: Service, client: httpx.A
     assert [r["is_current"] for r in runs] == [True, False]
     async with service.ctx.db.read() as session:
         left = await session.scalar(
-            select(func.count()).where(RerankMatch.run_id == reports[0].run_id)
+            select(func.count()).where(RerankList.run_id == reports[0].run_id)
         )
     assert left == 0
 
@@ -367,30 +373,102 @@ async def test_erasure_removes_an_organisation_from_every_run(
 ) -> None:
     ids = await make_network(client, n=8)
     first = await run_rerank(service.ctx, RunOptions(top_k=7))
-    await run_rerank(service.ctx, RunOptions(top_k=7))
+    second = await run_rerank(service.ctx, RunOptions(top_k=7))
     gone = ids[2]
-    listing = next(
-        o
-        for o, items in (await stored_lists(service, first.run_id)).items()
-        if gone in {c for _, c, _, _ in items}
-    )
+    lists = await stored_lists(service, first.run_id)
+    listing = next(o for o, items in lists.items() if gone in {c for _, c, _, _ in items})
     async with service.ctx.db.sessions() as session, session.begin():
         deleted = await erase_from_runs(session, gone)
     assert deleted > 0
     async with service.ctx.db.read() as session:
-        left = await session.scalar(
-            select(func.count())
-            .select_from(RerankMatch)
-            .where((RerankMatch.organisation_id == gone) | (RerankMatch.candidate_id == gone))
-        )
-        subjects = await session.scalar(
-            select(func.count()).where(RerankSubject.organisation_id == gone)
-        )
-    assert left == 0 and subjects == 0
-    assert first.run_id  # both runs were cleaned
+        stored = (await session.scalars(select(RerankList))).all()
+    assert {r.run_id for r in stored} == {first.run_id, second.run_id}
+    assert gone not in {r.organisation_id for r in stored}
+    assert all(gone not in unpack_list(r)[0] for r in stored)
+    # Its entry is blanked in place (id, score, components zeroed), the rest is as it was.
+    before = {c: (score, comps) for _, c, score, comps in lists[listing]}
+    after = next(r for r in stored if (r.run_id, r.organisation_id) == (first.run_id, listing))
+    cands, scores, components = unpack_list(after)
+    assert len(cands) == after.items == len(before)
+    assert cands.tolist() == [0 if c == gone else c for c in before]
+    for cand, score, row in zip(cands.tolist(), scores.tolist(), components, strict=True):
+        if cand == 0:
+            assert score == 0 and not row.any()
+        else:
+            assert (score, row.tobytes()) == before[cand]
     # Lists it was on are incomplete now: they are ranked live.
     body = (await client.get(f"/v1/organisations/{listing}/matches?limit=7")).json()
     assert body["source"] == "live"
+
+
+async def test_erasure_blanks_only_whole_ids_in_the_packed_lists(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    """The store finds an id by its 8 bytes; a match straddling two ids is not that id. Ids
+    1280 and 256 side by side hold the bytes of id 5 one byte in."""
+    owners = await make_network(client, n=3)
+    lists = {owners[0]: [1280, 256, 5], owners[1]: [1280, 256], owners[2]: [5, 7]}
+    async with service.ctx.db.sessions() as session, session.begin():
+        run = RerankRun(status="published", engine="local", top_k=3, chunk_size=3)
+        session.add(run)
+        await session.flush()
+        for owner, partners in lists.items():
+            n = len(partners)
+            session.add(
+                RerankList(
+                    run_id=run.id,
+                    organisation_id=owner,
+                    partners=np.array(partners, dtype="<i8").tobytes(),
+                    items=n,
+                    own_marker="o",
+                    marker="m",
+                    scores=np.arange(1, n + 1, dtype="<f8").tobytes(),
+                    components=np.ones((n, 2), dtype="<f8").tobytes(),
+                )
+            )
+    async with service.ctx.db.sessions() as session, session.begin():
+        assert await erase_from_runs(session, 5) == 2
+    async with service.ctx.db.read() as session:
+        stored = {
+            r.organisation_id: unpack_list(r) for r in await session.scalars(select(RerankList))
+        }
+    assert {o: cands.tolist() for o, (cands, _, _) in stored.items()} == {
+        owners[0]: [1280, 256, 0],
+        owners[1]: [1280, 256],
+        owners[2]: [0, 7],
+    }
+    assert stored[owners[0]][1].tolist() == [1.0, 2.0, 0.0]
+    assert stored[owners[0]][2].tolist() == [[1, 1], [1, 1], [0, 0]]
+    assert stored[owners[2]][2].tolist() == [[0, 0], [1, 1]]
+
+
+async def test_a_deleted_partner_stops_the_lists_naming_it_being_served_or_exported(
+    service: Service, client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    ids = await make_network(client, n=8)
+    report = await run_rerank(service.ctx, RunOptions(top_k=7))
+    lists = await stored_lists(service, report.run_id)
+    gone = ids[2]
+    naming = [o for o, items in lists.items() if o != gone and gone in {c for _, c, _, _ in items}]
+    other = next(o for o, items in lists.items() if o != gone and o not in naming)
+    for org_id in (naming[0], other):
+        body = (await client.get(f"/v1/organisations/{org_id}/matches?limit=7")).json()
+        assert body["source"] == "batch"
+    assert (await client.delete(f"/v1/organisations/{gone}")).status_code == 204
+    # Stored lists keep the id (no partner index to find them by), but are never served with it.
+    body = (await client.get(f"/v1/organisations/{naming[0]}/matches?limit=7")).json()
+    assert body["source"] == "live"
+    assert gone not in [item["organisation"]["id"] for item in body["items"]]
+    _, rows = await export_run(service.ctx.db, None, tmp_path / "run.csv")
+    records = list(csv.DictReader((tmp_path / "run.csv").read_text().splitlines()))
+    assert (
+        len(records)
+        == rows
+        == sum(len(items) for o, items in lists.items() if o != gone) - len(naming)
+    )
+    assert str(gone) not in {r["partner_id"] for r in records} | {
+        r["organisation_id"] for r in records
+    }
 
 
 async def test_a_run_exports_as_csv_and_parquet(

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from app.main import create_app
 from app.services.rerank import RunOptions, run_rerank
-from app.store.rerank_models import RerankMatch, RerankSubject
+from app.store.rerank_models import RerankList
 from embeddings import Encoder
 from tests.api.test_rerank import make_network
 from tests.conftest import Service, make_settings
@@ -47,29 +47,21 @@ async def sqlite_service(tmp_path: Path, hashing_encoder: Encoder) -> AsyncItera
         yield Service(app, manager.app)
 
 
-async def _lists(service: Service, run_id: int) -> tuple[list[Any], list[Any]]:
+async def _lists(service: Service, run_id: int) -> list[tuple[Any, ...]]:
     async with service.ctx.db.read() as session:
-        matches = (
-            await session.execute(
-                select(
-                    RerankMatch.organisation_id,
-                    RerankMatch.rank,
-                    RerankMatch.candidate_id,
-                    RerankMatch.score,
-                    RerankMatch.components,
-                )
-                .where(RerankMatch.run_id == run_id)
-                .order_by(RerankMatch.organisation_id, RerankMatch.rank)
+        rows = await session.execute(
+            select(
+                RerankList.organisation_id,
+                RerankList.partners,
+                RerankList.scores,
+                RerankList.components,
+                RerankList.marker,
+                RerankList.cutoff,
             )
-        ).all()
-        subjects = (
-            await session.execute(
-                select(RerankSubject.organisation_id, RerankSubject.marker, RerankSubject.cutoff)
-                .where(RerankSubject.run_id == run_id)
-                .order_by(RerankSubject.organisation_id)
-            )
-        ).all()
-    return [tuple(r) for r in matches], [tuple(r) for r in subjects]
+            .where(RerankList.run_id == run_id)
+            .order_by(RerankList.organisation_id)
+        )
+        return [tuple(r) for r in rows.all()]
 
 
 async def test_ray_engine_publishes_what_the_local_engine_does(
