@@ -4,7 +4,6 @@ and the command line; the model loads alongside the store."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -12,7 +11,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from app.services.context import ServiceContext
-from app.services.derived import DerivedState
+from app.services.derived import DerivedState, freeze_loaded_objects
 from app.settings import Settings
 from app.store.database import Database
 from app.store.schema import upgrade_schema
@@ -85,19 +84,6 @@ async def open_service(
             await _save_indexes(derived, db, index_dir)
     finally:
         await db.dispose()
-
-
-def freeze_loaded_objects() -> None:
-    """Exempt everything loaded so far from the garbage collector's full passes.
-
-    The state of 100k organisations is ~450,000 long-lived objects (profiles, their tuples and
-    strings); a full collection walks every one of them, 150 ms on this machine, and runs on
-    whichever request happens to allocate at that moment. Frozen objects are still freed by
-    reference counting when the state replaces them; only a reference cycle among them that
-    became garbage would stay.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 async def _save_after(

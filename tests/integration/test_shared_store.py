@@ -5,6 +5,7 @@ every copy of the in-memory state ends as the store is."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import time
 from collections import Counter
@@ -14,7 +15,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 
 from app.main import DEMO_DATA, create_app
-from app.services.changes import last_seq, record_changes
+from app.services.changes import KEEP_FOR, last_seq, record_changes
 from app.services.derived import DerivedState
 from app.services.importer import read_json
 from app.serving import _TcpConfig
@@ -152,6 +153,30 @@ async def test_a_write_made_outside_the_service_is_followed(
             await caught_up(service)
             assert await matched_ids(http, x["id"]) == set()
             assert service.ctx.derived.state.graph.has_collaboration(row.id)
+
+
+async def test_a_process_that_lost_the_feed_reads_the_store_again_and_freezes_it(
+    store_url: str, tmp_path: Path, hashing_encoder: Encoder
+) -> None:
+    """After too long without reading the change feed, the follower rebuilds the whole state,
+    and keeps the rebuilt objects out of full garbage collections as the start does."""
+    settings = make_settings(store_url, tmp_path, state_sync_interval_s=SYNC_S)
+    app = create_app(settings, encoder=hashing_encoder)
+    async with LifespanManager(app, startup_timeout=120) as manager:
+        service = Service(app, manager.app)
+        async with await service.client() as http:
+            x = await create_org(http, "Xenogen", description="AI pathology")
+        derived = service.ctx.derived
+        before = derived.state
+        derived._caught_up_at = time.monotonic() - KEEP_FOR.total_seconds()
+        deadline = time.monotonic() + 30
+        while derived.state is before:
+            assert time.monotonic() < deadline, "the follower did not read the store again"
+            await asyncio.sleep(SYNC_S)
+        profile = derived.state.catalog.get(x["id"])
+        assert profile is not None and profile is not before.catalog.get(x["id"])
+        assert gc.is_tracked(profile)
+        assert not any(obj is profile for obj in gc.get_objects())
 
 
 def test_worker_sockets_turn_nagle_off() -> None:
