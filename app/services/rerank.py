@@ -1398,47 +1398,56 @@ async def erase_from_runs(session: AsyncSession, organisation_id: int) -> int:
     return _rowcount(own) + changed
 
 
+# The byte-string operations erasure needs, per dialect (positions count from 1).
+_BYTES_SQL = {
+    "sqlite": {
+        "find": "instr(partners, :needle)",
+        "head": "substr({col}, 1, {n})",
+        "tail": "substr({col}, {n})",
+        "zeros": "zeroblob({n})",
+        # SQLite's || yields text; the cast takes its bytes back as a blob, NULs included.
+        "joined": "CAST({parts} AS BLOB)",
+    },
+    "postgresql": {
+        "find": "position(:needle in partners)",
+        "head": "substring({col} from 1 for {n})",
+        "tail": "substring({col} from {n})",
+        "zeros": "decode(repeat('00', {n}), 'hex')",
+        "joined": "{parts}",
+    },
+}
+
+
 def _blank_in_place_sql(dialect: str) -> str:
     """UPDATE blanking the entry of the id ``:needle`` (8 bytes) in every list where its first
-    byte match is aligned to a whole id: k is that match's byte position (from 1), w the width
-    of a component row in bytes."""
-    if dialect == "postgresql":
-        k = "position(:needle in partners)"
-        zeros = "decode(repeat('00', {n}), 'hex')"
+    byte match is aligned to a whole id: k is that match's byte position, w the width of a
+    component row in bytes."""
+    sql = _BYTES_SQL[dialect]
+    k = sql["find"]
 
-        def spliced(column: str, start: str, width: str) -> str:
-            return (
-                f"substring({column} from 1 for {start}) || {zeros.format(n=width)}"
-                f" || substring({column} from {start} + {width} + 1)"
+    def zeroed(col: str, start: str, width: str) -> str:
+        """``col`` with ``width`` bytes after its first ``start`` set to zero."""
+        parts = " || ".join(
+            (
+                sql["head"].format(col=col, n=start),
+                sql["zeros"].format(n=width),
+                sql["tail"].format(col=col, n=f"{start} + {width} + 1"),
             )
-
-    else:
-        k = "instr(partners, :needle)"
-        zeros = "zeroblob({n})"
-
-        def spliced(column: str, start: str, width: str) -> str:
-            # SQLite's || yields text; the cast takes its bytes back as a blob, NULs included.
-            return (
-                f"CAST(substr({column}, 1, {start}) || {zeros.format(n=width)}"
-                f" || substr({column}, {start} + {width} + 1) AS BLOB)"
-            )
+        )
+        return sql["joined"].format(parts=parts)
 
     w = "(length(components) / (length(partners) / 8))"
-    entry = f"(({k} - 1) / 8)"
     return (
         "UPDATE rerank_lists SET "
-        f"partners = {spliced('partners', f'({k} - 1)', '8')}, "
-        f"scores = {spliced('scores', f'({k} - 1)', '8')}, "
-        f"components = {spliced('components', f'{entry} * {w}', w)} "
+        f"partners = {zeroed('partners', f'({k} - 1)', '8')}, "
+        f"scores = {zeroed('scores', f'({k} - 1)', '8')}, "
+        f"components = {zeroed('components', f'(({k} - 1) / 8) * {w}', w)} "
         f"WHERE {k} > 0 AND ({k} - 1) % 8 = 0"
     )
 
 
-_BLANK_IN_PLACE = {dialect: _blank_in_place_sql(dialect) for dialect in ("sqlite", "postgresql")}
-_NAMING = {
-    "sqlite": "instr(partners, :needle) > 0",
-    "postgresql": "position(:needle in partners) > 0",
-}
+_BLANK_IN_PLACE = {dialect: _blank_in_place_sql(dialect) for dialect in _BYTES_SQL}
+_NAMING = {dialect: f"{sql['find']} > 0" for dialect, sql in _BYTES_SQL.items()}
 
 
 def _rowcount(result: Any) -> int:
