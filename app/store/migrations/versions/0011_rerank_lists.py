@@ -11,7 +11,8 @@ SQLite with two runs stored); it now writes 100k. Existing lists are carried ove
 are, erased partners included (a list that lost one stays unserved).
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -75,50 +76,57 @@ def _pack_stored_lists(conn: sa.Connection) -> None:
     """Every (run, organisation) of ``rerank_subjects`` with its ``rerank_matches`` rows packed
     in rank order, a batch of lists at a time (each batch read whole before it is written)."""
     lists = sa.table("rerank_lists", *(sa.column(c) for c in _LIST_COLUMNS))
-    runs = conn.execute(sa.text("SELECT DISTINCT run_id FROM rerank_subjects")).scalars().all()
+    columns = "organisation_id, own_marker, marker, cutoff, items, computed_at"
+    for run_id, subjects in _batches(conn, "rerank_subjects", columns):
+        first, last = subjects[0][0], subjects[-1][0]
+        found: dict[int, list[tuple[int, float, bytes]]] = {}
+        for org_id, cand, score, blob in conn.execute(
+            sa.text(
+                "SELECT organisation_id, candidate_id, score, components FROM rerank_matches"
+                " WHERE run_id = :run AND organisation_id BETWEEN :first AND :last"
+                " ORDER BY organisation_id, rank"
+            ),
+            {"run": run_id, "first": first, "last": last},
+        ):
+            found.setdefault(org_id, []).append((cand, score, bytes(blob)))
+        rows = []
+        for org_id, own_marker, marker, cutoff, items, computed_at in subjects:
+            entries = found.get(org_id, [])
+            rows.append(
+                {
+                    "run_id": run_id,
+                    "organisation_id": org_id,
+                    "partners": np.array([e[0] for e in entries], dtype="<i8").tobytes(),
+                    "items": items,
+                    "own_marker": own_marker,
+                    "marker": marker,
+                    "cutoff": cutoff,
+                    "computed_at": computed_at,
+                    "scores": np.array([e[1] for e in entries], dtype="<f8").tobytes(),
+                    "components": b"".join(e[2] for e in entries),
+                }
+            )
+        conn.execute(sa.insert(lists), rows)
+
+
+def _batches(
+    conn: sa.Connection, table: str, columns: str
+) -> Iterator[tuple[int, Sequence[Any]]]:
+    """Per run stored in ``table``, its rows' ``columns`` (organisation_id first) in
+    organisation order, ``_BATCH`` at a time: each batch is read whole before the caller
+    writes, so reading and writing never share an open cursor."""
+    runs = conn.execute(sa.text(f"SELECT DISTINCT run_id FROM {table}")).scalars().all()
     for run_id in runs:
         after = -1
-        while True:
-            subjects = conn.execute(
-                sa.text(
-                    "SELECT organisation_id, own_marker, marker, cutoff, items, computed_at"
-                    " FROM rerank_subjects WHERE run_id = :run AND organisation_id > :after"
-                    " ORDER BY organisation_id LIMIT :n"
-                ),
-                {"run": run_id, "after": after, "n": _BATCH},
-            ).all()
-            if not subjects:
-                break
-            first, last = subjects[0][0], subjects[-1][0]
-            found: dict[int, list[tuple[int, float, bytes]]] = {}
-            for org_id, cand, score, blob in conn.execute(
-                sa.text(
-                    "SELECT organisation_id, candidate_id, score, components FROM rerank_matches"
-                    " WHERE run_id = :run AND organisation_id BETWEEN :first AND :last"
-                    " ORDER BY organisation_id, rank"
-                ),
-                {"run": run_id, "first": first, "last": last},
-            ):
-                found.setdefault(org_id, []).append((cand, score, bytes(blob)))
-            rows = []
-            for org_id, own_marker, marker, cutoff, items, computed_at in subjects:
-                entries = found.get(org_id, [])
-                rows.append(
-                    {
-                        "run_id": run_id,
-                        "organisation_id": org_id,
-                        "partners": np.array([e[0] for e in entries], dtype="<i8").tobytes(),
-                        "items": items,
-                        "own_marker": own_marker,
-                        "marker": marker,
-                        "cutoff": cutoff,
-                        "computed_at": computed_at,
-                        "scores": np.array([e[1] for e in entries], dtype="<f8").tobytes(),
-                        "components": b"".join(e[2] for e in entries),
-                    }
-                )
-            conn.execute(sa.insert(lists), rows)
-            after = last
+        while batch := conn.execute(
+            sa.text(
+                f"SELECT {columns} FROM {table} WHERE run_id = :run AND organisation_id > :after"
+                " ORDER BY organisation_id LIMIT :n"
+            ),
+            {"run": run_id, "after": after, "n": _BATCH},
+        ).all():
+            yield run_id, batch
+            after = batch[-1][0]
 
 
 def downgrade() -> None:
@@ -172,50 +180,41 @@ def _unpack_stored_lists(conn: sa.Connection) -> None:
         *(sa.column(c) for c in ("score", "components")),
     )
     existing = set(conn.execute(sa.text("SELECT id FROM organisations")).scalars())
-    runs = conn.execute(sa.text("SELECT DISTINCT run_id FROM rerank_lists")).scalars().all()
-    for run_id in runs:
-        after = -1
-        while True:
-            batch = conn.execute(
-                sa.text(
-                    "SELECT organisation_id, partners, items, own_marker, marker, cutoff,"
-                    " computed_at, scores, components FROM rerank_lists"
-                    " WHERE run_id = :run AND organisation_id > :after"
-                    " ORDER BY organisation_id LIMIT :n"
-                ),
-                {"run": run_id, "after": after, "n": _BATCH},
-            ).all()
-            if not batch:
-                break
-            subject_rows, match_rows = [], []
-            for org_id, partners, items, own_marker, marker, cutoff, at, scores, comps in batch:
-                subject_rows.append(
-                    {
-                        "run_id": run_id,
-                        "organisation_id": org_id,
-                        "own_marker": own_marker,
-                        "marker": marker,
-                        "cutoff": cutoff,
-                        "items": items,
-                        "computed_at": at,
-                    }
-                )
-                ids = np.frombuffer(partners, dtype="<i8")
-                values = np.frombuffer(scores, dtype="<f8")
-                width = len(comps) // len(ids) if len(ids) else 0
-                for rank, (cand, score) in enumerate(zip(ids.tolist(), values.tolist(), strict=True), 1):
-                    if cand in existing:
-                        match_rows.append(
-                            {
-                                "run_id": run_id,
-                                "organisation_id": org_id,
-                                "rank": rank,
-                                "candidate_id": cand,
-                                "score": score,
-                                "components": comps[(rank - 1) * width : rank * width],
-                            }
-                        )
-            conn.execute(sa.insert(subjects), subject_rows)
-            if match_rows:
-                conn.execute(sa.insert(matches), match_rows)
-            after = batch[-1][0]
+    columns = (
+        "organisation_id, partners, items, own_marker, marker, cutoff, computed_at, scores,"
+        " components"
+    )
+    for run_id, batch in _batches(conn, "rerank_lists", columns):
+        subject_rows, match_rows = [], []
+        for org_id, partners, items, own_marker, marker, cutoff, at, scores, comps in batch:
+            subject_rows.append(
+                {
+                    "run_id": run_id,
+                    "organisation_id": org_id,
+                    "own_marker": own_marker,
+                    "marker": marker,
+                    "cutoff": cutoff,
+                    "items": items,
+                    "computed_at": at,
+                }
+            )
+            ids = np.frombuffer(partners, dtype="<i8")
+            values = np.frombuffer(scores, dtype="<f8")
+            width = len(comps) // len(ids) if len(ids) else 0
+            for rank, (cand, score) in enumerate(
+                zip(ids.tolist(), values.tolist(), strict=True), 1
+            ):
+                if cand in existing:
+                    match_rows.append(
+                        {
+                            "run_id": run_id,
+                            "organisation_id": org_id,
+                            "rank": rank,
+                            "candidate_id": cand,
+                            "score": score,
+                            "components": comps[(rank - 1) * width : rank * width],
+                        }
+                    )
+        conn.execute(sa.insert(subjects), subject_rows)
+        if match_rows:
+            conn.execute(sa.insert(matches), match_rows)
