@@ -1222,7 +1222,7 @@ async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> Ser
         return None
     cands, scores, components = unpack_list(stored)
     if len(cands) != stored.items or (len(cands) and components.shape[1] != len(names)):
-        return None  # a listed partner was erased or deleted: the list is no longer whole
+        return None  # carried over by migration 0011 after losing a partner: not whole
     state = ctx.derived.state
 
     def check_and_build() -> list[ScoredMatch] | None:
@@ -1231,7 +1231,7 @@ async def serve_from_latest(ctx: ServiceContext, org_id: int, limit: int) -> Ser
         listed = cands.tolist()
         own = batch_ranker.cached_own_fingerprints(state, [org_id, *listed])
         if any(c not in own for c in listed):
-            return None  # deleted since the run
+            return None  # a partner deleted since the run, or erased (blanked to id 0)
         marker = batch_ranker.subject_marker(
             state.snapshot(), org_id, own, listed, run.context_marker or ""
         )
@@ -1362,8 +1362,8 @@ async def erase_from_runs(session: AsyncSession, organisation_id: int) -> int:
 
     There is no index over partners: the store searches the packed ids for the organisation's
     8 bytes and blanks a hit aligned to a whole id in place, without the rows leaving the
-    store (a blanked entry keeps its length, so SQLite rewrites only the pages that differ). A
-    first hit straddling two ids (rare: it needs ids with zero low bytes) is checked here.
+    store (a blanked entry keeps every array's length, so the row keeps its size). A first hit
+    straddling two ids (rare: it needs ids with zero low bytes) is checked here.
     """
     own = await session.execute(
         delete(RerankList).where(RerankList.organisation_id == organisation_id)

@@ -80,8 +80,9 @@ class RerankList(Base):
     One row per list, not per partner: a run at 100k organisations writes 100k rows, not 5M,
     and no index over partners. Who lists a given partner is read by scanning ``partners``
     (erasure, ``--only-changed`` planning), which comes first so that it sits in the row's
-    first page. ``items`` is the length the list was computed with; erasure removes the erased
-    partner from the packed arrays, and a list shorter than ``items`` is no longer served.
+    first page. Erasure blanks a partner's entry in place (id 0, zeros); a list holding a blanked
+    or deleted partner is not served. ``items`` is the length the list was computed with: a
+    list carried over by migration 0011 that had lost rows is shorter, and is not served either.
     """
 
     __tablename__ = "rerank_lists"
