@@ -35,7 +35,7 @@ from embeddings.index import id_map, look_up
 from embeddings.kernels import dot_at
 from graph import GraphSnapshot
 from matching import ranker
-from matching.catalog import Catalog, ItemMatrix, OrgProfile
+from matching.catalog import Catalog, ItemMatrix, OrgProfile, item_positions
 from matching.diversity import profile_similarity
 from matching.explanation import explain
 from matching.features import (
@@ -61,32 +61,38 @@ _IVF_GROUP = 16
 
 # -- the read-only batch snapshot -----------------------------------------------------------
 class SpaceArrays:
-    """One vector space as plain arrays: unit rows by slot, their ids, and the IVF layout."""
+    """One vector space as plain arrays: unit rows by slot, their ids, and the IVF layout.
+
+    The arrays and the faiss layout are the index's own, read in place (see :func:`prepare`).
+    """
 
     def __init__(self, index: VectorIndex) -> None:
         # The batch searches many queries at once with the very same slot layout, IVF lists and
         # nprobe as the API's one-at-a-time searches; the index's snapshot is that layout.
-        content = index.snapshot()
+        content = index.snapshot(copy=False)
         used = len(content.slot_ids)
         self.dim = content.dim
-        self.vectors = np.ascontiguousarray(content.vectors)
+        self.vectors = content.vectors
         self.slot_ids = content.slot_ids
         self.free = content.free_slots
         live = np.ones(used, dtype=bool)
         live[self.free] = False
         self.size = int(live.sum())
         self._slot_by_id = id_map(self.slot_ids[live], np.flatnonzero(live))
-        self.ivf_bytes = content.ivf_bytes
         self.nprobe = content.nprobe or 0
-        self._ivf: Any = None
+        self._ivf: Any = content.ivf
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_ivf"] = None  # faiss objects do not pickle; rebuilt from ivf_bytes on first use
+        # faiss objects do not pickle: a worker process gets the layout serialised.
+        state["_ivf"] = None if self._ivf is None else faiss.serialize_index(self._ivf)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        if self._ivf is not None:
+            self._ivf = faiss.deserialize_index(self._ivf)
+            self._ivf.nprobe = self.nprobe
 
     def slots_of(self, ids: IntArray) -> IntArray:
         """Slot of each id, -1 where the id has no vector in this space."""
@@ -97,25 +103,32 @@ class SpaceArrays:
         return dot_at(self.vectors, self.slots_of(np.asarray(ids, dtype=np.int64)), _unit(query))
 
     def ivf(self) -> Any:
-        if self._ivf is None and self.ivf_bytes is not None:
-            self._ivf = faiss.deserialize_index(np.frombuffer(self.ivf_bytes, dtype=np.uint8))
-            self._ivf.nprobe = self.nprobe
         return self._ivf
 
 
 class _PackedItems:
-    """Item vectors packed by catalogue row, with the ``(start, count)`` span per row that
-    :meth:`~matching.catalog.ItemMatrix.view` gives."""
+    """Item vectors with the ``(start, count)`` span of each batch row, as
+    :meth:`~matching.catalog.ItemMatrix.view` gives them."""
 
     def __init__(self, items: npt.NDArray[np.float32], span: IntArray) -> None:
         self._items, self._span = items, span
 
     @classmethod
-    def copy_of(cls, source: ItemMatrix, rows: IntArray) -> _PackedItems:
-        """The items of catalogue ``rows``, packed in that order."""
-        items, counts = source.gather(rows)
+    def of(cls, source: ItemMatrix, rows: IntArray) -> _PackedItems:
+        """The items of catalogue ``rows``, read in place: an ``ItemMatrix`` never writes where
+        a span points, so this stays valid whatever the catalogue does later."""
+        items, span = source.view()
+        return cls(items, span[rows])
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A worker process gets only the items the spans point at, packed in row order.
+        starts, counts = self._span[:, 0], self._span[:, 1]
+        items = self._items[item_positions(starts, counts)]
         span = np.column_stack((np.cumsum(counts) - counts, counts)).astype(np.int64)
-        return cls(np.ascontiguousarray(items, dtype=np.float32), span)
+        return {"_items": items, "_span": span}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
 
     def view(self) -> tuple[npt.NDArray[np.float32], IntArray]:
         return self._items, self._span
@@ -147,7 +160,10 @@ class BatchState:
 
 
 def prepare(state: MatchingState) -> BatchState:
-    """Copy what the batch ranker reads out of the live state (call while it is not written)."""
+    """What the batch ranker reads from ``state``: small columns copied, the vector arrays, IVF
+    layouts and item vectors read in place. Nothing may write ``state``'s vector indexes while
+    the batch is in use; a re-ranking run ranks a state no request writes (the command's own,
+    or a private copy in the service: ``app/services/rerank.py``)."""
     catalog = state.catalog
     row_ids = np.asarray(catalog.all_ids(), dtype=np.int64)
     rows = catalog.rows_of(row_ids)
@@ -162,8 +178,8 @@ def prepare(state: MatchingState) -> BatchState:
         country_code=catalog.country_code[rows].copy(),
         sector_masks=catalog.sector_masks[rows].copy(),
         country_codes={p.country: catalog.country_code_of(p.country) for p in profiles},
-        offer_items=_PackedItems.copy_of(catalog.offer_items, rows),
-        seek_items=_PackedItems.copy_of(catalog.seek_items, rows),
+        offer_items=_PackedItems.of(catalog.offer_items, rows),
+        seek_items=_PackedItems.of(catalog.seek_items, rows),
         spaces={space: SpaceArrays(state.vectors[space]) for space in VECTOR_SPACES},
         snapshot=snapshot,
         scorer=state.scorer,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import faiss
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -293,9 +292,20 @@ def test_snapshot_is_a_consistent_copy_by_slot() -> None:
     assert sorted(snapshot.free_slots.tolist()) == [0, 1]
     np.testing.assert_array_equal(snapshot.slot_ids[live], ids[2:])
     np.testing.assert_allclose(snapshot.vectors[live], vectors[2:], atol=1e-6)
-    assert snapshot.ivf_bytes is not None and snapshot.nprobe == index.nprobe
-    ivf = faiss.deserialize_index(np.frombuffer(snapshot.ivf_bytes, dtype=np.uint8))
-    assert ivf.ntotal == 2998
+    assert snapshot.ivf is not None and snapshot.nprobe == index.nprobe
+    assert snapshot.ivf.ntotal == 2998 and snapshot.ivf is not index._ivf
+
+
+def test_a_snapshot_without_copy_reads_the_live_arrays_and_layout() -> None:
+    ids = np.arange(3000, dtype=np.int64) + 500
+    index = VectorIndex(32, exact_threshold=1000)
+    index.build(ids, _clustered(3000, 32))
+
+    shared, copied = index.snapshot(copy=False), index.snapshot()
+
+    assert np.shares_memory(shared.vectors, index._vectors)
+    assert not np.shares_memory(copied.vectors, index._vectors)
+    assert shared.ivf is index._ivf and copied.ivf is not index._ivf
 
 
 def test_save_replaces_an_existing_file_whole(tmp_path: Path) -> None:
