@@ -4,6 +4,11 @@ recall against exact scoring of every organisation, and an incremental run with 
 Run: ``.venv/bin/python -m scripts.bench_rerank [--sizes 10000 100000] [--top 50]
 [--engine local|ray] [--threads N] [--recall-sample 50] [--changed 0.01]``
 
+Beyond 100k: ``--search-scaling 10000 100000 1000000`` measures only the text-candidate
+searches, vectors only (the one part of a run whose cost per organisation grows with N; the
+graph features, scoring and diversification cost the same per organisation at any N), so 1M
+fits this machine; docs/rerank.md extrapolates a whole run from it.
+
 The data: organisations around ``sqrt(N)`` topics, each with a profile text, 0-2 offers and
 0-2 needs (topic words, embedded by the hashing encoder at 384 dimensions, with a little noise
 so that no two vectors are equal), and a collaboration graph where participants are drawn by a
@@ -21,6 +26,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from embeddings import HashingEncoder, VectorIndex
 from graph import CollaborationGraph
@@ -256,6 +262,73 @@ def bench(
     )
 
 
+def search_scaling(sizes: list[int], queries: int, recall_queries: int, seed: int = 0) -> None:
+    """The one part of a run whose cost per organisation grows with N: the text-candidate
+    searches. Vectors only (no texts, no graph), so it reaches 1M on this machine.
+
+    Per N: ``N`` unit vectors around ``sqrt(N)`` topics; the product's ``VectorIndex.build``
+    (IVF with nlist ~ 4 sqrt(N) and the nprobe calibrated for recall@50 0.95 above 20k
+    vectors); ``queries`` searches for the top ``TEXT_CANDIDATES`` through the batch's own
+    ``_search_many`` on one thread (half the queries are indexed vectors, their own id
+    excluded, half midpoints of two, like a seeks-against-offers query); recall of those
+    against brute force on ``recall_queries`` of them; peak memory so far.
+    """
+    k = ranker.TEXT_CANDIDATES
+    measured: list[tuple[int, float]] = []
+    for n in sizes:
+        rng = np.random.default_rng(seed)
+        topics = rng.standard_normal((max(20, int(np.sqrt(n))), DIM), dtype=np.float32)
+        vectors = topics[rng.integers(0, len(topics), n)]
+        vectors += rng.standard_normal((n, DIM), dtype=np.float32)  # same-topic cosine ~0.5
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        ids = np.arange(1, n + 1, dtype=np.int64)
+        t0 = time.perf_counter()
+        index = VectorIndex(DIM)
+        index.build(ids, vectors)
+        build_s = time.perf_counter() - t0
+        space = batch.SpaceArrays(index)
+        m = min(queries, n)
+        own = rng.choice(n, size=m, replace=False)
+        mixed = np.arange(m) >= m // 2
+        asked = vectors[own].copy()
+        asked[mixed] += vectors[rng.choice(n, size=int(mixed.sum()))]
+        asked /= np.linalg.norm(asked, axis=1, keepdims=True)
+        excludes = [
+            np.zeros(0, np.int64) if mixed[i] else ids[own[i] : own[i] + 1] for i in range(m)
+        ]
+        with threadpool_limits(limits=1, user_api="blas"):
+            cpu0 = time.thread_time()
+            found = batch._search_many(space, list(asked), excludes, k)
+            per_query_ms = 1000 * (time.thread_time() - cpu0) / m
+        hits = 0
+        r = min(recall_queries, m)
+        for start in range(0, r, 64):
+            scores = asked[start : min(r, start + 64)] @ vectors.T
+            for row, i in enumerate(range(start, min(r, start + 64))):
+                if not mixed[i]:
+                    scores[row, own[i]] = -np.inf
+                exact = ids[np.argpartition(-scores[row], k - 1)[:k]]
+                hits += len(np.intersect1d(exact, found[i]))
+        layout = f"IVF nlist {index._ivf.nlist}, nprobe {index.nprobe}" if index.nprobe else "exact"
+        print(
+            f"N={n:>9,}: build {build_s:6.1f} s ({layout}); one text search "
+            f"{per_query_ms:.3f} ms CPU ({m:,} queries, one thread); recall@{k} vs brute force "
+            f"{hits / (r * k):.3f} ({r} queries); peak RSS {peak_rss_gib():.2f} GiB",
+            flush=True,
+        )
+        measured.append((n, per_query_ms))
+        del index, space, vectors, found
+    if len(measured) >= 2:
+        (n0, t0_), (n1, t1_) = measured[-2], measured[-1]
+        growth = np.log(t1_ / t0_) / np.log(n1 / n0)
+        print(
+            f"  a search's cost grows as N^{growth:.2f} from {n0:,} to {n1:,}; a run makes three "
+            f"per organisation, so its search part costs {3 * t1_:.2f} ms CPU per organisation "
+            f"at N={n1:,}, {3 * t1_ * n1 / 1000:,.0f} s CPU in all",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -269,7 +342,19 @@ def main() -> None:
     )
     parser.add_argument("--recall-sample", type=int, default=50)
     parser.add_argument("--changed", type=float, default=0.01, help="share changed (0: skip)")
+    parser.add_argument(
+        "--search-scaling",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="instead: only the text searches, vectors only, at these sizes "
+        "(e.g. 10000 100000 1000000)",
+    )
+    parser.add_argument("--search-queries", type=int, default=20_000)
     args = parser.parse_args()
+    if args.search_scaling:
+        search_scaling(args.search_scaling, args.search_queries, recall_queries=500)
+        return
     for n in args.sizes:
         bench(n, args.top, args.engine, args.threads, args.recall_sample, args.changed)
 
