@@ -40,6 +40,7 @@ import faiss
 import numpy as np
 import numpy.typing as npt
 
+from embeddings import kernels
 from embeddings.kernels import dot_at
 
 log = logging.getLogger(__name__)
@@ -582,10 +583,7 @@ def look_up(
     >>> look_up(id_map(np.array([3, 1]), np.array([0, 1])), np.array([1, 2, 3, 9, -1])).tolist()
     [1, -1, 0, -1, -1]
     """
-    if len(by_id) == 0:
-        return np.full(len(ids), -1, dtype=np.int64)
-    known = (ids >= 0) & (ids < len(by_id))
-    return np.where(known, by_id[np.where(known, ids, 0)], -1).astype(np.int64)
+    return kernels.look_up(by_id, np.ascontiguousarray(ids, dtype=np.int64))
 
 
 def _remove_slots(ivf: faiss.IndexIVFFlat, slots: list[int]) -> None:

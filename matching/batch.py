@@ -537,7 +537,7 @@ def _search_many(
             for row, i in zip(slots, members, strict=True):
                 keep = row >= 0
                 if len(excluded_slots[i]):
-                    keep &= ~np.isin(row, excluded_slots[i])
+                    keep &= ~ranker.in_sorted(row, excluded_slots[i])
                 out[i] = space.slot_ids[row[keep][: wanted[i]]]
         return out
     used = len(space.vectors)
