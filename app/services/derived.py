@@ -776,8 +776,9 @@ async def load_vectors(
     out: dict[int, dict[tuple[str, int], np.ndarray]] = defaultdict(dict)
     async with db.read() as session:
         result = await session.stream(query.execution_options(yield_per=10_000))
-        async for org_id, field, position, blob in result:
-            out[org_id][(field, position)] = np.frombuffer(blob, dtype=np.float32)
+        async for chunk in result.partitions():  # one await per chunk, not per row
+            for org_id, field, position, blob in chunk:
+                out[org_id][(field, position)] = np.frombuffer(blob, dtype=np.float32)
     return out
 
 
@@ -799,8 +800,9 @@ async def load_collaborations(
     async with db.read() as session:
         members: dict[int, list[int]] = defaultdict(list)
         result = await session.stream(members_q.execution_options(yield_per=50_000))
-        async for collab_id, org_id in result:
-            members[collab_id].append(org_id)
+        async for chunk in result.partitions():
+            for collab_id, org_id in chunk:
+                members[collab_id].append(org_id)
         rows = (await session.execute(rows_q)).all()
     return [
         GraphCollaboration(

@@ -475,8 +475,9 @@ async def refresh_embeddings(ctx: ServiceContext, *, batch_size: int = 500) -> i
             .where(emb.c.model == encoder_name)
             .execution_options(yield_per=50_000)
         )
-        async for org_id, fld, pos, digest in result:
-            stored.setdefault(org_id, set()).add((fld, pos, digest))
+        async for chunk in result.partitions():  # one await per 50,000 rows, not per row
+            for org_id, fld, pos, digest in chunk:
+                stored.setdefault(org_id, set()).add((fld, pos, digest))
     orgs = await load_organisations(ctx.db)
     stale: list[tuple[dict[str, Any], list[EmbeddingItem]]] = []
     for org in orgs:
