@@ -34,7 +34,7 @@ import threading
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal, cast
+from typing import Any, Final, Literal
 
 import faiss
 import numpy as np
@@ -272,27 +272,20 @@ class VectorIndex:
             rows = self.get(ids)
         self.build(ids, rows)
 
-    def snapshot(self, *, copy: bool = True) -> IndexSnapshot:
+    def snapshot(self) -> IndexSnapshot:
         """The content by slot, for batch jobs that search many queries with the very layout
-        the one-at-a-time searches use.
-
-        ``copy=True``: a consistent copy that later writes do not touch. ``copy=False``: the
-        live arrays and faiss layout themselves, nothing copied (at 100k vectors that saves
-        three copies of ~150 MB each), for a caller that keeps every writer away while it
-        reads them (the re-ranking run's own state).
+        the one-at-a-time searches use: the live arrays and faiss layout themselves, nothing
+        copied (at 100k vectors a copy would be ~450 MB), so valid only while no writer
+        touches the index (the re-ranking run's own state is never written while it ranks).
         """
         with self._lock:
             used = self._used
-            vectors, slot_ids, ivf = self._vectors[:used], self._slot_ids[:used], self._ivf
-            if copy:
-                vectors, slot_ids = vectors.copy(), slot_ids.copy()
-                ivf = None if ivf is None else cast(faiss.IndexIVFFlat, faiss.clone_index(ivf))
             return IndexSnapshot(
                 dim=self.dim,
-                vectors=vectors,
-                slot_ids=slot_ids,
+                vectors=self._vectors[:used],
+                slot_ids=self._slot_ids[:used],
                 free_slots=np.asarray(sorted(self._free), dtype=np.int64),
-                ivf=ivf,
+                ivf=self._ivf,
                 nprobe=self.nprobe,
             )
 
@@ -306,24 +299,22 @@ class VectorIndex:
         copied under the lock and written outside it, so searches are blocked only for the copy.
         """
         with self._lock:
-            snapshot = self.snapshot()
+            live = self.snapshot()
             built_size = self._built_size
+            slot_ids, vectors = live.slot_ids.copy(), live.vectors.copy()
+            layout = np.zeros(0, np.uint8) if live.ivf is None else faiss.serialize_index(live.ivf)
         sections: dict[str, memoryview] = {
-            "slot_ids": _byte_view(snapshot.slot_ids),
-            "vectors": _byte_view(snapshot.vectors),
-            "free": _byte_view(snapshot.free_slots),
-            "faiss": _byte_view(
-                np.zeros(0, np.uint8)
-                if snapshot.ivf is None
-                else faiss.serialize_index(snapshot.ivf)
-            ),
+            "slot_ids": _byte_view(slot_ids),
+            "vectors": _byte_view(vectors),
+            "free": _byte_view(live.free_slots),
+            "faiss": _byte_view(layout),
         }
         header = {
             "format": _FORMAT_VERSION,
             "dim": self.dim,
             "fingerprint": fingerprint,
-            "used": len(snapshot.slot_ids),
-            "count": len(snapshot.slot_ids) - len(snapshot.free_slots),
+            "used": len(slot_ids),
+            "count": len(slot_ids) - len(live.free_slots),
             "built_size": built_size,
             "sections": [[name, data.nbytes] for name, data in sections.items()],
         }

@@ -69,7 +69,7 @@ class SpaceArrays:
     def __init__(self, index: VectorIndex) -> None:
         # The batch searches many queries at once with the very same slot layout, IVF lists and
         # nprobe as the API's one-at-a-time searches; the index's snapshot is that layout.
-        content = index.snapshot(copy=False)
+        content = index.snapshot()
         used = len(content.slot_ids)
         self.dim = content.dim
         self.vectors = content.vectors
