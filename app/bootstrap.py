@@ -24,17 +24,26 @@ log = logging.getLogger("multihelix")
 
 @asynccontextmanager
 async def open_service(
-    settings: Settings, *, encoder: Encoder | None = None, follow: bool = True
+    settings: Settings,
+    *,
+    encoder: Encoder | None = None,
+    follow: bool = True,
+    model_on_demand: bool = False,
 ) -> AsyncIterator[ServiceContext]:
     """A ready :class:`ServiceContext`: schema migrated, model loaded, state rebuilt.
 
     With ``follow`` (the service), the state also takes other processes' writes as they land
     (app/services/changes.py); without (a re-ranking run on the command line), it changes only
-    with this process's own writes."""
+    with this process's own writes. With ``model_on_demand`` (the re-ranking command), the
+    model loads only when a text is first embedded, not alongside the store."""
     started = time.perf_counter()
     # The model (importing torch, reading the weights) loads in a thread while the schema is
     # checked and the store read: its name and dim are all the reading needs.
-    model: Encoder = encoder if encoder is not None else LoadingEncoder(settings.encoder)
+    model: Encoder = (
+        encoder
+        if encoder is not None
+        else LoadingEncoder(settings.encoder, on_demand=model_on_demand)
+    )
     loading = model if isinstance(model, LoadingEncoder) else None
     db = Database(settings.database_url)
     try:
@@ -46,7 +55,7 @@ async def open_service(
         )
         index_dir = settings.data_dir / "indexes"
         timings.update(await derived.load(db, index_dir, defer_training=True))
-        if loading is not None:
+        if loading is not None and not model_on_demand:
             t0 = time.perf_counter()
             model = derived.encoder = await loading.loaded()
             timings["model_wait"] = time.perf_counter() - t0

@@ -219,19 +219,36 @@ class LoadingEncoder:
     ``name`` and ``dim`` are known at once, so start-up can read the store while the model
     loads (importing torch and reading the weights take seconds); ``encode`` and ``loaded``
     wait for the load and raise what it raised. The thread is a daemon: a process that stops
-    during the load does not wait for it.
+    during the load does not wait for it. With ``on_demand``, the load starts only when
+    ``encode``, ``wait`` or ``loaded`` first needs it: a re-ranking run whose stored vectors are
+    all current never loads the model.
 
-    >>> encoder = LoadingEncoder("hashing-16")
+    >>> encoder = LoadingEncoder("hashing-16", on_demand=True)
+    >>> encoder.load_s is None
+    True
     >>> encoder.name, encoder.dim, encoder.encode(["a text"]).shape
     ('hashing-16', 16, (1, 16))
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, on_demand: bool = False) -> None:
         self.name, self.dim = encoder_identity(name)
         self.load_s: float | None = None  # seconds the load took, once it has finished
+        self._source = name
         self._loaded: Future[Encoder] = Future()
-        self._loaded.set_running_or_notify_cancel()  # a waiter's cancel cannot cancel the load
-        threading.Thread(target=self._load, args=(name,), name="encoder-load", daemon=True).start()
+        self._starting = threading.Lock()
+        self._started = False
+        if not on_demand:
+            self._start()
+
+    def _start(self) -> None:
+        with self._starting:
+            if self._started:
+                return
+            self._started = True
+            self._loaded.set_running_or_notify_cancel()  # a waiter's cancel cannot cancel it
+        threading.Thread(
+            target=self._load, args=(self._source,), name="encoder-load", daemon=True
+        ).start()
 
     def _load(self, name: str) -> None:
         started = time.perf_counter()
@@ -251,10 +268,12 @@ class LoadingEncoder:
 
     def wait(self, timeout_s: float | None = None) -> Encoder:
         """The loaded encoder, blocking until it is there."""
+        self._start()
         return self._loaded.result(timeout_s)
 
     async def loaded(self) -> Encoder:
         """The loaded encoder, without blocking the event loop."""
+        self._start()
         return await asyncio.wrap_future(self._loaded)
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:

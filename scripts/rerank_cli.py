@@ -84,7 +84,8 @@ async def _run(args: argparse.Namespace) -> int:
     bar = None if args.no_progress else ProgressBar(sys.stderr)
     settings = Settings(load_demo_data=False)
     # Not following other processes' writes: the run ranks one fixed state from start to end.
-    async with open_service(settings, follow=False) as ctx:
+    # The model loads only if a stored vector turns out stale (refresh_embeddings).
+    async with open_service(settings, follow=False, model_on_demand=True) as ctx:
         try:
             report = await run_rerank(
                 ctx,

@@ -60,3 +60,22 @@ def test_the_identity_is_the_loaded_encoders(name: str) -> None:
 def test_an_unknown_encoder_is_refused_at_once() -> None:
     with pytest.raises(ValueError, match="unknown encoder"):
         LoadingEncoder("word2vec")
+
+
+async def test_an_on_demand_encoder_loads_once_when_first_needed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    loads: list[str] = []
+
+    def counted_load(name: str) -> Encoder:
+        loads.append(name)
+        return HashingEncoder(16)
+
+    monkeypatch.setattr(encoder_module, "load_encoder", counted_load)
+    encoder = LoadingEncoder("hashing-16", on_demand=True)
+    assert (encoder.name, encoder.dim) == ("hashing-16", 16)
+    assert loads == [] and encoder.load_s is None  # nothing loaded yet
+
+    assert encoder.encode(["digital pathology"]).shape == (1, 16)
+    assert isinstance(await encoder.loaded(), HashingEncoder)
+    assert loads == ["hashing-16"]  # one load, whoever asks
