@@ -980,7 +980,7 @@ def _chunk_rows(
             {
                 "run_id": run_id,
                 "organisation_id": org_id,
-                "partners": np.ascontiguousarray(cands, dtype="<i8").tobytes(),
+                **_packed(cands, scores, components),
                 "items": len(cands),
                 "own_marker": snap.own.get(org_id, "-"),
                 "marker": batch_ranker.subject_marker(
@@ -988,8 +988,6 @@ def _chunk_rows(
                 ),
                 "cutoff": cutoff if math.isfinite(cutoff) else None,
                 "computed_at": now,
-                "scores": np.ascontiguousarray(scores, dtype="<f8").tobytes(),
-                "components": np.ascontiguousarray(components, dtype="<f8").tobytes(),
             }
         )
     referenced = sorted(set(result.subjects.tolist()) | set(result.candidate.tolist()))
@@ -1004,19 +1002,34 @@ _BLANK_ID = 0
 def _blanked(row: dict[str, Any], gone: set[int]) -> dict[str, Any]:
     """A ``rerank_lists`` row's packed arrays with the entries of the partners in ``gone``
     zeroed, every array keeping its length."""
-    partners = np.frombuffer(row["partners"], dtype="<i8").copy()
+    partners, scores, components = _unpacked(row["partners"], row["scores"], row["components"])
     hit = np.isin(partners, np.fromiter(gone, dtype=np.int64, count=len(gone)))
     if not hit.any():
         return row
-    scores = np.frombuffer(row["scores"], dtype="<f8").copy()
-    components = np.frombuffer(row["components"], dtype="<f8").reshape(len(partners), -1).copy()
     partners[hit], scores[hit], components[hit] = _BLANK_ID, 0.0, 0.0
+    return {**row, **_packed(partners, scores, components)}
+
+
+def _packed(
+    partners: npt.ArrayLike, scores: npt.ArrayLike, components: npt.ArrayLike
+) -> dict[str, bytes]:
+    """A list's packed ``rerank_lists`` columns: little-endian int64 ids, float64 scores and
+    float64 component rows (:func:`_unpacked` reads them back)."""
     return {
-        **row,
-        "partners": partners.tobytes(),
-        "scores": scores.tobytes(),
-        "components": components.tobytes(),
+        "partners": np.ascontiguousarray(partners, dtype="<i8").tobytes(),
+        "scores": np.ascontiguousarray(scores, dtype="<f8").tobytes(),
+        "components": np.ascontiguousarray(components, dtype="<f8").tobytes(),
     }
+
+
+def _unpacked(
+    partners: bytes, scores: bytes, components: bytes
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """(partner ids, scores, component rows) of packed columns, as new writable arrays."""
+    ids = np.frombuffer(partners, dtype="<i8").astype(np.int64)
+    values = np.frombuffer(scores, dtype="<f8").astype(np.float64)
+    flat = np.frombuffer(components, dtype="<f8").astype(np.float64)
+    return ids, values, flat.reshape(len(ids), -1 if len(ids) else 0)
 
 
 async def _commit_chunk(
@@ -1252,10 +1265,7 @@ def unpack_list(
     stored: RerankList,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """A stored list's (partner ids, scores, component rows), best first."""
-    cands = np.frombuffer(stored.partners, dtype="<i8").astype(np.int64)
-    scores = np.frombuffer(stored.scores, dtype="<f8").astype(np.float64)
-    flat = np.frombuffer(stored.components, dtype="<f8").astype(np.float64)
-    return cands, scores, flat.reshape(len(cands), -1 if len(cands) else 0)
+    return _unpacked(stored.partners, stored.scores, stored.components)
 
 
 # -- export ---------------------------------------------------------------------------------
