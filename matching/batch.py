@@ -35,7 +35,7 @@ from embeddings.index import id_map, look_up
 from embeddings.kernels import dot_at
 from graph import GraphSnapshot
 from matching import ranker
-from matching.catalog import Catalog, ItemMatrix, OrgProfile, item_positions
+from matching.catalog import Catalog, ItemMatrix, OrgProfile, gather_items
 from matching.diversity import profile_similarity
 from matching.explanation import explain
 from matching.features import (
@@ -80,19 +80,19 @@ class SpaceArrays:
         self.size = int(live.sum())
         self._slot_by_id = id_map(self.slot_ids[live], np.flatnonzero(live))
         self.nprobe = content.nprobe or 0
-        self._ivf: Any = content.ivf
+        self.ivf: Any = content.ivf  # None for an exact scan
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         # faiss objects do not pickle: a worker process gets the layout serialised.
-        state["_ivf"] = None if self._ivf is None else faiss.serialize_index(self._ivf)
+        state["ivf"] = None if self.ivf is None else faiss.serialize_index(self.ivf)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if self._ivf is not None:
-            self._ivf = faiss.deserialize_index(self._ivf)
-            self._ivf.nprobe = self.nprobe
+        if self.ivf is not None:
+            self.ivf = faiss.deserialize_index(self.ivf)
+            self.ivf.nprobe = self.nprobe
 
     def slots_of(self, ids: IntArray) -> IntArray:
         """Slot of each id, -1 where the id has no vector in this space."""
@@ -101,9 +101,6 @@ class SpaceArrays:
     def similarity(self, query: npt.NDArray[np.floating[Any]], ids: IntArray) -> np.ndarray:
         """As ``VectorIndex.similarity``: cosine to each id, 0 where an id has no vector."""
         return dot_at(self.vectors, self.slots_of(np.asarray(ids, dtype=np.int64)), _unit(query))
-
-    def ivf(self) -> Any:
-        return self._ivf
 
 
 class _PackedItems:
@@ -122,8 +119,7 @@ class _PackedItems:
 
     def __getstate__(self) -> dict[str, Any]:
         # A worker process gets only the items the spans point at, packed in row order.
-        starts, counts = self._span[:, 0], self._span[:, 1]
-        items = self._items[item_positions(starts, counts)]
+        items, counts = gather_items(self._items, self._span, np.arange(len(self._span)))
         span = np.column_stack((np.cumsum(counts) - counts, counts)).astype(np.int64)
         return {"_items": items, "_span": span}
 
@@ -519,7 +515,7 @@ def _search_many(
     wanted = [min(k, space.size - len(ex)) for ex in excluded_slots]
     out: list[IntArray] = [np.zeros(0, dtype=np.int64) for _ in vectors]
     units = np.stack([_unit(v) for v in vectors])
-    ivf = space.ivf()
+    ivf = space.ivf
     if ivf is not None:
         # Over-fetching by a query's exclusions, then dropping them, gives the same set as the
         # API's search that skips them in faiss: the best ``wanted`` others in the probed lists.

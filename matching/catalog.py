@@ -142,10 +142,17 @@ class ItemMatrix:
     def gather(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(items of ``rows`` concatenated in row order, item count per row); a row of -1
         (an unknown organisation) has none."""
-        vectors, span = self._data  # one consistent pair
-        picked = span[np.where(rows >= 0, rows, 0)]
-        counts = np.where(rows >= 0, picked[:, 1], 0)
-        return vectors[item_positions(picked[:, 0], counts)], counts
+        return gather_items(*self._data, rows)  # one consistent pair
+
+
+def gather_items(
+    vectors: np.ndarray, span: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """:meth:`ItemMatrix.gather` over a ``(vectors, span)`` pair that :meth:`ItemMatrix.view`
+    gave."""
+    picked = span[np.where(rows >= 0, rows, 0)]
+    counts = np.where(rows >= 0, picked[:, 1], 0)
+    return vectors[item_positions(picked[:, 0], counts)], counts
 
 
 def item_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
