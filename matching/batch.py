@@ -23,8 +23,8 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple, cast
 
 import faiss
 import numpy as np
@@ -201,6 +201,37 @@ class ChunkResult:
     candidate: IntArray
     score: FloatArray
     components: FloatArray  # (entries, len(names))
+    # Per subject: every organisation it scored, ascending (empty when everyone is scored),
+    # and the best score that missed the pool (-inf: none did). ``verify_chunk`` reads them
+    # back from a stored run.
+    candidates: tuple[IntArray, ...] = ()
+    next_scores: FloatArray = field(default_factory=lambda: np.zeros(0))
+    # Subjects ``verify_chunk`` found whose stored lists stand (not in ``subjects``), and of
+    # those, the ones whose candidates moved: (subject, its candidates now, a bound on the
+    # best score outside its pool), to be stored with the list so that the next check starts
+    # from what is true now.
+    kept: int = 0
+    restated: tuple[tuple[int, IntArray, float], ...] = ()
+
+    def stored(self) -> dict[int, StoredList]:
+        """Per subject, what :func:`verify_chunk` reads back from a stored run."""
+        lists = self.lists()
+        return {
+            org_id: StoredList(
+                candidates=candidates,
+                listed=lists[org_id][0],
+                scores=lists[org_id][1],
+                cutoff=cutoff,
+                next_score=next_score,
+            )
+            for org_id, candidates, cutoff, next_score in zip(
+                self.subjects.tolist(),
+                self.candidates,
+                self.cutoffs.tolist(),
+                self.next_scores.tolist(),
+                strict=True,
+            )
+        }
 
     def lists(self) -> dict[int, tuple[IntArray, FloatArray, FloatArray]]:
         """Per subject: (candidate ids, scores, component rows), best first."""
@@ -326,11 +357,24 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
         raise ValueError("rank_chunk ranks the unfiltered query only; use rank_partners")
     ids = np.asarray(list(dict.fromkeys(int(i) for i in org_ids)), dtype=np.int64)
     queries = _make_queries(batch, ids, query)
+    return _rank_queries(batch, ids, queries, query, _text_candidates(batch, queries))
+
+
+def _rank_queries(
+    batch: BatchState,
+    ids: IntArray,
+    queries: list[_Query],
+    query: MatchQuery,
+    texts: list[list[IntArray]] | None = None,
+) -> ChunkResult:
+    """:func:`rank_chunk` for ``queries``: their candidates (gathered here from their text
+    neighbours ``texts``, or already), features, scores, pools, diversification."""
     per_query_cols: list[dict[str, FloatArray]] = []
-    for q, text in zip(queries, _text_candidates(batch, queries), strict=True):
-        # Graph expansion and features both start from the query's two-step flow: one right
-        # after the other, the snapshot computes it once.
-        q.candidates = _candidates_of(batch, q, text, query)
+    for i, q in enumerate(queries):
+        if texts is not None:
+            # Graph expansion and features both start from the query's two-step flow: one
+            # right after the other, the snapshot computes it once.
+            q.candidates = _candidates_of(batch, q, texts[i], query)
         if len(q.candidates):
             per_query_cols.append(_features(batch, q))
     lengths = np.array([len(q.candidates) for q in queries], dtype=np.int64)
@@ -355,6 +399,7 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
     head, pool_limit, window_size = _diversified_head(query.limit)
     orders: list[npt.NDArray[np.intp]] = []
     cutoffs = np.full(len(queries), -np.inf)
+    next_scores = np.full(len(queries), -np.inf)
     to_diversify: list[int] = []
     pools: list[npt.NDArray[np.intp]] = []
     for i in range(len(queries)):
@@ -369,6 +414,7 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
         pool = pool[np.argsort(-s[pool], kind="stable")]
         if pool_size < n:
             cutoffs[i] = float(s[pool[-1]])
+            next_scores[i] = float(-np.partition(-s, pool_size)[pool_size])
         pools.append(pool)
         orders.append(pool[: query.limit])
         if query.diversity > 0 and len(pool) > head:
@@ -408,6 +454,11 @@ def rank_chunk(batch: BatchState, org_ids: Iterable[int], query: MatchQuery) -> 
         candidate=np.concatenate(cand_parts).astype(np.int64),
         score=scores[at].astype(np.float64),
         components=components,
+        candidates=tuple(
+            q.candidates if len(batch) > ranker.EXHAUSTIVE_LIMIT else np.zeros(0, np.int64)
+            for q in queries
+        ),
+        next_scores=next_scores,
     )
 
 
@@ -451,7 +502,134 @@ def _empty_result(ids: IntArray) -> ChunkResult:
         candidate=empty,
         score=np.zeros(0),
         components=np.zeros((0, len(SCORE_PARTS))),
+        candidates=tuple(empty for _ in ids),
+        next_scores=np.full(len(ids), -np.inf),
     )
+
+
+@dataclass(frozen=True)
+class StoredList:
+    """What an earlier run stored for a subject, as :func:`verify_chunk` reads it."""
+
+    candidates: IntArray  # every organisation it scored, ascending
+    listed: IntArray  # the list, best first
+    scores: FloatArray  # the list's scores
+    cutoff: float  # lowest score in the pool (-inf: every candidate made it)
+    next_score: float  # best score outside the pool (-inf: none)
+
+
+@dataclass(frozen=True)
+class VerifyWork:
+    """What :func:`verify_chunk` needs besides the batch: the chunk's stored lists and the
+    organisations changed since they were stored (ascending)."""
+
+    stored: dict[int, StoredList]
+    changed: IntArray
+
+
+def work_chunk(
+    batch: BatchState, org_ids: Iterable[int], query: MatchQuery, work: VerifyWork | None
+) -> ChunkResult:
+    """What an engine runs for a chunk: :func:`rank_chunk`, or :func:`verify_chunk` when the
+    chunk's subjects are to be checked against their stored lists."""
+    if work is None:
+        return rank_chunk(batch, org_ids, query)
+    return verify_chunk(batch, org_ids, query, work.stored, work.changed)
+
+
+def verify_chunk(
+    batch: BatchState,
+    org_ids: Iterable[int],
+    query: MatchQuery,
+    stored: dict[int, StoredList],
+    changed: IntArray,
+) -> ChunkResult:
+    """Rank those of ``org_ids`` whose ``stored`` list may differ from ranking them now; the
+    others are only counted (``kept``): their stored lists stand.
+
+    For subjects whose own inputs, partners' links and two-hop neighbourhood are as they were
+    when the lists were stored (``--only-changed`` ranks the others outright), with
+    ``changed`` the organisations whose own inputs changed since, ascending. A subject's
+    candidates are gathered again exactly as :func:`rank_chunk` gathers them; its list stands
+    when the pool it was diversified from is still the same set with the same scores:
+
+    - no listed organisation changed or stopped being a candidate;
+    - every organisation that became a candidate, or changed, scores below the stored pool
+      cut-off (by more than the last bits: ``_SCORE_SLACK``);
+    - the stored list is the whole pool, with more candidates than the pool holds, and no
+      two of its scores (nor the cut-off and the best score outside) are equal, so that no
+      tie was broken by where a candidate sat.
+
+    Candidates are compared only when they come from searches (above ``EXHAUSTIVE_LIMIT``);
+    below it every subject is ranked.
+    """
+    ids = np.asarray(list(dict.fromkeys(int(i) for i in org_ids)), dtype=np.int64)
+    if len(batch) <= ranker.EXHAUSTIVE_LIMIT:
+        return rank_chunk(batch, ids.tolist(), query)
+    changed = np.unique(np.asarray(changed, dtype=np.int64))
+    _, pool_limit, _ = _diversified_head(query.limit)
+    whole_pool = query.limit >= pool_limit
+    queries = _make_queries(batch, ids, query)
+    again: list[_Query] = []
+    restated: list[tuple[int, IntArray, float]] = []
+    for q, text in zip(queries, _text_candidates(batch, queries), strict=True):
+        # Gathering (graph expansion) and the check's scoring (features) both start from the
+        # query's two-step flow: one right after the other, the snapshot computes it once.
+        q.candidates = _candidates_of(batch, q, text, query)
+        old = stored.get(q.org_id)
+        verdict = None if old is None else _stands(batch, q, old, changed, pool_limit, query)
+        if verdict is None or (verdict.moved and not whole_pool):
+            again.append(q)
+        elif verdict.moved:
+            restated.append((q.org_id, q.candidates, verdict.next_bound))
+    again_ids = np.array([q.org_id for q in again], dtype=np.int64)
+    result = _rank_queries(batch, again_ids, again, query)
+    result.kept = len(ids) - len(again)
+    result.restated = tuple(restated)
+    return result
+
+
+class _Stands(NamedTuple):
+    """A stored list that stands: whether its candidates moved (then it is stored again with
+    them), and a bound on the best score outside its pool now."""
+
+    moved: bool
+    next_bound: float
+
+
+def _stands(
+    batch: BatchState,
+    q: _Query,
+    old: StoredList,
+    changed: IntArray,
+    pool_limit: int,
+    query: MatchQuery,
+) -> _Stands | None:
+    """Whether ``q``'s stored list is what ranking it now gives (see :func:`verify_chunk`);
+    None if it may not be."""
+    now = q.candidates
+    listed = np.sort(old.listed)
+    if len(listed) and listed[0] <= 0:
+        return None  # a partner erased from the list since (blanked to id 0)
+    moved_in = np.setdiff1d(now, old.candidates, assume_unique=True)
+    changed_now = now[ranker.in_sorted(now, changed)]
+    if len(moved_in) == 0 and len(changed_now) == 0 and len(now) == len(old.candidates):
+        return _Stands(False, old.next_score)  # the same candidates and scores
+    if not np.isfinite(old.cutoff) or len(now) <= pool_limit:
+        return None  # the pool is every candidate: whatever moved is in it
+    if old.next_score >= old.cutoff or len(np.unique(old.scores)) < len(old.scores):
+        return None  # a tie, broken by position
+    gone = np.setdiff1d(old.candidates, now, assume_unique=True)
+    if ranker.in_sorted(gone, listed).any() or ranker.in_sorted(listed, changed).any():
+        return None
+    rescore = np.union1d(moved_in, changed_now)
+    if len(rescore) == 0:
+        return _Stands(True, old.next_score)
+    cols = _features(batch, replace(q, candidates=rescore))
+    scores, _, _ = ranker.score_columns(batch.scorer, cols, query.cross_preference)
+    if not np.all(scores < old.cutoff - _SCORE_SLACK):
+        return None
+    return _Stands(True, max(old.next_score, float(scores.max())))
 
 
 # -- candidates -----------------------------------------------------------------------------
@@ -537,8 +715,15 @@ def _search_many(
                 out[i] = space.slot_ids[row[keep][: wanted[i]]]
         return out
     used = len(space.vectors)
+    # Every product has the same shape, a short block padded with zero rows: how the BLAS
+    # kernel rounds a query's scores then does not depend on which other queries share its
+    # chunk, and a chunk gathers the same neighbours whatever else it holds.
+    padded = np.zeros((_SEARCH_BATCH, units.shape[1]), dtype=units.dtype)
     for start in range(0, len(units), _SEARCH_BATCH):
-        block = units[start : start + _SEARCH_BATCH] @ space.vectors.T
+        rows = units[start : start + _SEARCH_BATCH]
+        padded[: len(rows)] = rows
+        padded[len(rows) :] = 0.0
+        block = (padded @ space.vectors.T)[: len(rows)]
         block[:, space.free] = -np.inf
         for offset, scores in enumerate(block):
             i = start + offset
@@ -797,6 +982,57 @@ def popular_shifts(
     return unknown, entering, leaving
 
 
+class ListedPartners:
+    """Who lists whom in a run's lists, as one array: ``holding`` answers for every list at
+    once, without a partner index (the planning of ``--only-changed`` on a small network)."""
+
+    def __init__(self, subjects: IntArray, partners: IntArray, lengths: IntArray) -> None:
+        self.subjects = np.asarray(subjects, dtype=np.int64)
+        self.partners = np.asarray(partners, dtype=np.int64)
+        self.offsets = np.concatenate(([0], np.cumsum(lengths, dtype=np.int64)))
+        self._row = {int(s): i for i, s in enumerate(self.subjects.tolist())}
+
+    @classmethod
+    def from_packed(cls, subjects: Sequence[int], packed: Sequence[bytes]) -> ListedPartners:
+        """From stored lists: each list's partner ids as little-endian int64 bytes.
+
+        >>> packed = [np.array(ids, dtype="<i8").tobytes() for ids in ([5, 6], [7])]
+        >>> listed = ListedPartners.from_packed([1, 2], packed)
+        >>> listed.holding([6, 9]).tolist(), listed.of(2), listed.of(3)
+        ([1], [7], [])
+        """
+        partners = np.frombuffer(b"".join(packed), dtype="<i8")
+        lengths = np.array([len(p) // 8 for p in packed], dtype=np.int64)
+        return cls(np.asarray(subjects, dtype=np.int64), partners, lengths)
+
+    def holding(self, ids: Sequence[int]) -> IntArray:
+        """The subjects whose list holds any of ``ids``."""
+        hit = np.isin(self.partners, np.asarray(ids, dtype=np.int64))
+        running = np.concatenate(([0], np.cumsum(hit)))
+        found: IntArray = self.subjects[running[self.offsets[1:]] > running[self.offsets[:-1]]]
+        return found
+
+    def of(self, subject: int) -> list[int]:
+        row = self._row.get(subject)
+        if row is None:
+            return []
+        listed: list[int] = self.partners[self.offsets[row] : self.offsets[row + 1]].tolist()
+        return listed
+
+
+def within_two_hops(snapshot: GraphSnapshot, org_ids: Iterable[int]) -> set[int]:
+    """The organisations within two hops of any of ``org_ids`` (their partners and their
+    partners' partners): whose common partners, degrees and three-step walks a change of
+    ``org_ids``' links can move."""
+    out: set[int] = set()
+    for org_id in org_ids:
+        partners = snapshot.direct_partners(org_id)
+        out.update(partners.tolist())
+        for partner in partners.tolist():
+            out.update(snapshot.direct_partners(partner).tolist())
+    return out
+
+
 def reached_by_changes(
     state: MatchingState,
     own: dict[int, str],
@@ -816,12 +1052,7 @@ def reached_by_changes(
     :func:`popular_shifts`).
     """
     snapshot = state.snapshot()
-    out: set[int] = set()
-    for org_id in relinked:
-        partners = snapshot.direct_partners(org_id)
-        out.update(partners.tolist())
-        for partner in partners.tolist():
-            out.update(snapshot.direct_partners(partner).tolist())
+    out = within_two_hops(snapshot, relinked)
     pairs: dict[int, set[int]] = {}
     exhaustive = len(own) <= ranker.EXHAUSTIVE_LIMIT
     everyone = list(own)

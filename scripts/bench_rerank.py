@@ -1,8 +1,9 @@
 """Benchmark of the batch re-ranker on synthetic networks: wall time, CPU time, peak memory,
-recall against exact scoring of every organisation, and an incremental run with 1% changed.
+recall against exact scoring of every organisation, and an incremental run with 1% changed (and
+how many lists it publishes that differ from a full run over the changed state).
 
 Run: ``.venv/bin/python -m scripts.bench_rerank [--sizes 10000 100000] [--top 50]
-[--engine local|ray] [--threads N] [--recall-sample 50] [--changed 0.01]``
+[--engine local|ray] [--workers N] [--recall-sample 50] [--changed 0.01]``
 
 Beyond 100k: ``--search-scaling 10000 100000 1000000`` measures only the text-candidate
 searches, vectors only (the one part of a run whose cost per organisation grows with N; the
@@ -20,8 +21,10 @@ above); the store is not involved, so this measures the ranking itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
+import threading
 import time
 from dataclasses import replace
 
@@ -118,33 +121,50 @@ def rank_all(
     query: MatchQuery,
     chunk: int,
     engine: str,
-    threads: int = 1,
-) -> dict[int, np.ndarray]:
-    """Every organisation's list, chunk by chunk, through the run's own engine (no store)."""
+    workers: int = 1,
+    *,
+    check: batch.VerifyWork | None = None,
+    stored: dict[int, batch.StoredList] | None = None,
+) -> tuple[dict[int, np.ndarray], int]:
+    """Lists of ``ids``, chunk by chunk, through the run's own engine (no store). With
+    ``check`` (stored lists and the organisations changed since), each one is checked against
+    its stored list as ``--only-changed`` does (``batch.verify_chunk``): only the lists ranked
+    again come back, with how many stood. ``stored`` collects what a later check reads."""
     import asyncio
 
     from app.services.rerank import Engine, LocalEngine, RayEngine
 
     out: dict[int, np.ndarray] = {}
+    kept = 0
     chunks = [
-        (i, np.array(ids[start : start + chunk]))
+        (i, np.array(ids[start : start + chunk]), check is not None)
         for i, start in enumerate(range(0, len(ids), chunk))
     ]
 
+    async def work_for(chunk_ids: np.ndarray, checked: bool) -> batch.VerifyWork | None:
+        if check is None or not checked:
+            return None
+        mine = {o: check.stored[o] for o in chunk_ids.tolist() if o in check.stored}
+        return batch.VerifyWork(mine, check.changed)
+
     async def rank() -> None:
+        nonlocal kept
         runner: Engine = (
             RayEngine(prepared, query, address=None, workers=None)
             if engine == "ray"
-            else LocalEngine(prepared, query, threads=threads)
+            else LocalEngine(prepared, query, workers=workers)
         )
         try:
-            async for _, result in runner.results(chunks):
+            async for _, result in runner.results(chunks, work_for):
                 out.update({k: v[0] for k, v in result.lists().items()})
+                kept += result.kept
+                if stored is not None:
+                    stored.update(result.stored())
         finally:
             await runner.close()
 
     asyncio.run(rank())
-    return out
+    return out, kept
 
 
 def exact_recall(
@@ -181,8 +201,54 @@ def peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def cpu_seconds() -> float:
+    """CPU time of this process and of its children that have ended (the local engine's
+    worker processes, joined when it closes)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+class TreeMemory:
+    """Peak proportional set size (PSS) of this process and its children, sampled twice a
+    second. Forked rank workers share the parent's pages until they write to them; their
+    peak RSS would count the shared pages once per process, PSS splits them."""
+
+    def __init__(self) -> None:
+        self.peak_gib = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while True:
+            self.peak_gib = max(self.peak_gib, _tree_pss_kib(os.getpid()) / 2**20)
+            if self._stop.wait(0.5):
+                return
+
+
+def _tree_pss_kib(root: int) -> int:
+    pids = [root]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as stat:
+                if int(stat.read().rsplit(")", 1)[1].split()[1]) == root:
+                    pids.append(int(entry))
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError), open(f"/proc/{pid}/smaps_rollup") as rollup:
+            total += sum(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+    return total
+
+
 def bench(
-    n: int, top: int, engine: str, threads: int, recall_sample: int, changed_share: float
+    n: int, top: int, engine: str, workers: int, recall_sample: int, changed_share: float
 ) -> None:
     t0 = time.perf_counter()
     state = synthetic_state(n)
@@ -192,15 +258,18 @@ def bench(
     ids = sorted(state.catalog.all_ids().tolist())
     query = MatchQuery(limit=top, explain=False)
 
-    wall0, cpu0 = time.perf_counter(), time.process_time()
-    prepared = batch.prepare(state)
-    lists = rank_all(prepared, ids, query, 500, engine, threads)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    where = f"engine={engine}" + (f" threads={threads}" if engine == "local" else "")
+    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    stored: dict[int, batch.StoredList] = {}
+    with TreeMemory() as memory:
+        prepared = batch.prepare(state)
+        lists, _ = rank_all(prepared, ids, query, 500, engine, workers, stored=stored)
+    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    where = f"engine={engine}" + (f" workers={workers}" if engine == "local" else "")
     print(
         f"N={n:>7} K={top} {where}: full run {wall:6.1f} s wall, {cpu:6.1f} s CPU "
-        f"({1000 * cpu / n:.2f} ms/org), peak RSS {peak_rss_gib():.2f} GiB "
-        f"(data alone {rss_before:.2f} GiB); synthetic build {build_s:.0f} s; indexes {kinds}",
+        f"({1000 * cpu / n:.2f} ms/org), peak RSS {peak_rss_gib():.2f} GiB, peak PSS with "
+        f"the workers {memory.peak_gib:.2f} GiB (data alone {rss_before:.2f} GiB); "
+        f"synthetic build {build_s:.0f} s; indexes {kinds}",
         flush=True,
     )
 
@@ -233,31 +302,41 @@ def bench(
 
     if changed_share <= 0:
         return
+    if n <= ranker.EXHAUSTIVE_LIMIT:
+        print("  --only-changed: not measured (everyone is scored at this size)", flush=True)
+        return
     own_before = batch.own_fingerprints(state, ids)
-    cutoffs: dict[int, float | None] = {}
-    for start in range(0, len(ids), 2000):
-        part = batch.rank_chunk(prepared, ids[start : start + 2000], query)
-        for org_id, cutoff in zip(part.subjects.tolist(), part.cutoffs.tolist(), strict=True):
-            cutoffs[org_id] = cutoff if np.isfinite(cutoff) else None
     changed = rng.choice(ids, size=max(1, int(changed_share * n)), replace=False).tolist()
     change_profiles(state, changed, seed=2)
+    # As the command plans it (app/services/rerank.py, _affected): the changed are ranked (no
+    # links changed here), every other organisation is checked against its stored list.
     wall0 = time.perf_counter()
     own_after = batch.own_fingerprints(state, ids)
     really = sorted(o for o in ids if own_before[o] != own_after[o])
-    listing = {o for o, cands in lists.items() if np.isin(cands, really).any()}
-    reached = batch.reached_by_changes(state, own_after, really, [], cutoffs)
-    affected = sorted(set(really) | listing | reached)
+    others = sorted(set(ids) - set(really))
     plan_s = time.perf_counter() - wall0
+    prepared = batch.prepare(state)
     t0 = time.perf_counter()
-    rank_all(batch.prepare(state), affected, query, 500, engine, threads)
+    ranked, _ = rank_all(prepared, really, query, 500, engine, workers)
     rank_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    check = batch.VerifyWork(stored, np.array(really, dtype=np.int64))
+    checked, kept = rank_all(prepared, others, query, 500, engine, workers, check=check)
+    check_s = time.perf_counter() - t0
     total = time.perf_counter() - wall0
+    # What the incremental run publishes (ranked lists, the rest copied), against a full run
+    # over the changed state.
+    full, _ = rank_all(prepared, ids, query, 500, engine, workers)
+    published = {**lists, **ranked, **checked}
+    missed = [o for o in ids if not np.array_equal(published[o], full[o])]
     print(
         f"  --only-changed with {len(changed)} changed ({100 * changed_share:.0f}%): "
-        f"{len(affected)} organisations to rank ({100 * len(affected) / n:.1f}%: "
-        f"{len(listing)} list a changed one, {len(reached)} reached by search), "
+        f"{len(really)} ranked, {len(others)} checked ({kept} lists stood, {len(checked)} "
+        "ranked again) "
+        f"({100 * (len(really) + len(checked)) / n:.1f}% ranked in all), "
         f"{total:.1f} s = {100 * total / wall:.0f}% of the full run (planning {plan_s:.1f} s, "
-        f"ranking {rank_s:.1f} s)",
+        f"ranking the changed {rank_s:.1f} s, checking the others {check_s:.1f} s); "
+        f"lists that differ from a full run over the changed state: {len(missed)}",
         flush=True,
     )
 
@@ -335,7 +414,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=50)
     parser.add_argument("--engine", choices=["local", "ray"], default="local")
     parser.add_argument(
-        "--threads",
+        "--workers",
         type=int,
         default=os.cpu_count() or 1,
         help="chunks the local engine ranks at once (default: CPUs, as multihelix rerank)",
@@ -356,7 +435,7 @@ def main() -> None:
         search_scaling(args.search_scaling, args.search_queries, recall_queries=500)
         return
     for n in args.sizes:
-        bench(n, args.top, args.engine, args.threads, args.recall_sample, args.changed)
+        bench(n, args.top, args.engine, args.workers, args.recall_sample, args.changed)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ def add_parser(subparsers: Any) -> None:
     rerank.add_argument(
         "--only-changed",
         action="store_true",
-        help="rank again only organisations whose inputs changed since the published run",
+        help="rank again only what changed since the published run, and the lists it can "
+        "reach; copy the other lists (the same result as a full run)",
     )
     rerank.add_argument("--engine", choices=["local", "ray"], default="local")
     rerank.add_argument(
@@ -34,10 +35,10 @@ def add_parser(subparsers: Any) -> None:
     )
     rerank.add_argument("--ray-workers", type=int, default=None, help="actors (default: CPUs)")
     rerank.add_argument(
-        "--threads",
+        "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="chunks the local engine ranks at once (default: CPUs)",
+        help="processes the local engine ranks in, one chunk each (default: CPUs)",
     )
     rerank.add_argument(
         "--chunk-size", type=int, default=500, help="organisations per committed chunk"
@@ -74,7 +75,7 @@ async def _run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         ray_workers=args.ray_workers,
         chunk_size=args.chunk_size,
-        threads=args.threads,
+        workers=args.workers,
     )
     try:
         options.validate()

@@ -56,7 +56,8 @@ class RerankRunCreate(InputModel):
     only_changed: bool = Field(
         default=False,
         description="Rank again only organisations whose inputs changed since the published "
-        "run; copy the other lists from it.",
+        "run, and the lists those changes can reach; copy the other lists from it. The result "
+        "equals a full run's (docs/rerank.md: 'Fresh, served, and --only-changed').",
     )
     engine: Literal["local", "ray"] = Field(
         default="local",

@@ -14,18 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import ctypes
 import hashlib
 import json
 import logging
 import math
+import multiprocessing
 import os
 import secrets
+import signal
 import socket
+import sys
 import time
 import weakref
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -35,7 +40,21 @@ import anyio
 import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import and_, delete, exists, func, insert, literal, or_, select, text, update
+from sqlalchemy import (
+    Float,
+    LargeBinary,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from threadpoolctl import threadpool_limits
@@ -84,16 +103,16 @@ class RunOptions:
     ray_address: str | None = None
     ray_workers: int | None = None
     chunk_size: int = DEFAULT_CHUNK_SIZE
-    # Chunks the local engine ranks at once, in threads of this process. One for runs started
-    # over HTTP (they share the interpreter with the API's requests); the command line uses
-    # every core.
-    threads: int = 1
+    # Chunks the local engine ranks at once (LocalEngine: more than one in forked worker
+    # processes). One for runs started over HTTP: ranked in a thread of the server, which is
+    # never forked; the command line uses every core.
+    workers: int = 1
 
     def validate(self) -> None:
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise Unprocessable(f"top must be between 1 and {MAX_TOP_K}")
-        if not 1 <= self.threads <= 256:
-            raise Unprocessable("threads must be between 1 and 256")
+        if not 1 <= self.workers <= 256:
+            raise Unprocessable("workers must be between 1 and 256")
         if not 1 <= self.chunk_size <= 100_000:
             raise Unprocessable("chunk size must be between 1 and 100000")
         if self.engine not in ENGINES:
@@ -150,9 +169,10 @@ async def get_run(db: Database, run_id: int) -> dict[str, Any]:
     return _run_view(row, current)
 
 
-_INTERNAL_PARAMETERS = frozenset({"components", "popular_band"})
-"""Kept with a run for later runs, not shown: the stored component names, and the degree order
-its popular candidates came from (``batch.popular_band``)."""
+_INTERNAL_PARAMETERS = frozenset({"components", "popular_band", "verify_from"})
+"""Kept with a run for later runs, not shown: the stored component names, the degree order
+its popular candidates came from (``batch.popular_band``), and where its plan's checked part
+starts (``_Plan``)."""
 
 
 def _run_view(row: RerankRun, current: int | None) -> dict[str, Any]:
@@ -422,7 +442,7 @@ async def execute_run(
         report.run_id = run_id
 
         t0 = time.perf_counter()
-        plan, base_run_id = await _plan(ctx, run_id, options, state, snapshot)
+        plan = await _plan(ctx, run_id, options, state, snapshot)
         report.seconds["plan"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
@@ -433,7 +453,7 @@ async def execute_run(
         report.seconds["rank"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        report.copied = await _publish(ctx.db, run_id, base_run_id, owner)
+        report.copied = await _publish(ctx.db, run_id, plan.base_run_id, owner)
         report.seconds["publish"] = time.perf_counter() - t0
         report.status = "published"
         t0 = time.perf_counter()
@@ -625,20 +645,32 @@ async def _fix_snapshot(
 
 
 # -- planning -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Plan:
+    """What a run works on, stored with it so that a resumed run works on the same: ``ids``
+    in order; the first ``verify_from`` are ranked, the rest checked against their lists in
+    the base run and ranked only where those may differ (``batch.verify_chunk``). Lists of
+    organisations not in ``ids``, and checked ones that stand, are copied from the base run."""
+
+    ids: np.ndarray
+    base_run_id: int | None
+    verify_from: int
+
+
 async def _plan(
     ctx: ServiceContext,
     run_id: int,
     options: RunOptions,
     state: MatchingState,
     snap: _Snapshot,
-) -> tuple[np.ndarray, int | None]:
-    """The organisations this run ranks (stored with the run, so a resumed run ranks the same)
-    and the run it copies the others from."""
+) -> _Plan:
     async with ctx.db.read() as session:
         run = await session.get(RerankRun, run_id)
         assert run is not None
         if run.plan is not None:
-            return np.frombuffer(zlib.decompress(run.plan), dtype=np.int64), run.base_run_id
+            ids = np.frombuffer(zlib.decompress(run.plan), dtype=np.int64)
+            verify_from = int((run.parameters or {}).get("verify_from", len(ids)))
+            return _Plan(ids, run.base_run_id, verify_from)
         base = None
         note = None
         if options.only_changed:
@@ -654,9 +686,9 @@ async def _plan(
                 base = None
     all_ids = np.array(sorted(snap.own), dtype=np.int64)
     if base is None:
-        plan = all_ids
+        plan, verify_from = all_ids, len(all_ids)
     else:
-        plan = await _affected(
+        plan, verify_from = await _affected(
             ctx, state, snap, base.id, (base.parameters or {})["popular_band"], all_ids
         )
     parameters: dict[str, Any] = {
@@ -667,6 +699,7 @@ async def _plan(
         "diversity": options.query().diversity,
         "organisations": len(all_ids),
         "popular_band": batch_ranker.popular_band(state),
+        "verify_from": verify_from,
     }
     if note:
         parameters["note"] = note
@@ -676,10 +709,20 @@ async def _plan(
         run.plan = zlib.compress(plan.astype(np.int64).tobytes())
         run.base_run_id = base.id if base is not None else None
         run.total_subjects = len(plan)
-        run.total_chunks = math.ceil(len(plan) / options.chunk_size)
+        run.total_chunks = len(_chunks(plan, verify_from, options.chunk_size))
         run.parameters = {**(run.parameters or {}), **parameters}
         run.updated_at = utcnow()
-    return plan, (base.id if base is not None else None)
+    return _Plan(plan, base.id if base is not None else None, verify_from)
+
+
+def _chunks(ids: np.ndarray, verify_from: int, size: int) -> list[tuple[int, np.ndarray, bool]]:
+    """(chunk index, ids, checked against the base run?): the ranked part, then the checked
+    part, each cut into chunks of ``size``."""
+    out: list[tuple[int, np.ndarray, bool]] = []
+    for part, checked in ((ids[:verify_from], False), (ids[verify_from:], True)):
+        for start in range(0, len(part), size):
+            out.append((len(out), part[start : start + size], checked))
+    return out
 
 
 async def _affected(
@@ -689,29 +732,51 @@ async def _affected(
     base_id: int,
     base_band: list[int],
     all_ids: np.ndarray,
-) -> np.ndarray:
-    """Organisations whose stored list in ``base_id`` may differ from a new ranking: those
-    whose own inputs changed (or are new), those with a changed organisation on their list or
-    among their partners, those a changed organisation would now enter the pool of, and those
-    whose popular candidates moved (``base_band``: the base run's degree order) in a way that
-    can change their list."""
+) -> tuple[np.ndarray, int]:
+    """The plan of an incremental run on ``base_id``: (organisations, how many of them, first,
+    are ranked outright; the rest are checked against their stored lists).
+
+    Ranked outright: those whose own inputs changed (or are new), and those within two hops of
+    a changed link (their common partners, degrees and walks move).
+
+    Where candidates come from searches (above ``EXHAUSTIVE_LIMIT``), every other organisation
+    is checked: its candidates are gathered again and its stored list kept only if ranking now
+    gives it (``batch.verify_chunk``). Nearest neighbours are not symmetric, and a changed
+    organisation that leaves a subject's neighbours lets one in that was never scored, so no
+    cheaper search from the changed side finds every list that moves (docs/rerank.md).
+
+    Where everyone is scored, the candidates are everyone and the rest is exact without that
+    check: those with a changed organisation on their list, those a changed organisation now
+    scores into the pool of, and those whose popular candidates moved (``base_band``: the base
+    run's degree order) in a way that can change their list."""
+    lists: Any = RerankList.__table__
     async with ctx.db.read() as session:
         base = (
             await session.execute(
                 select(
-                    RerankList.organisation_id,
-                    RerankList.own_marker,
-                    RerankList.cutoff,
-                    RerankList.partners,
-                ).where(RerankList.run_id == base_id)
+                    lists.c.organisation_id,
+                    lists.c.own_marker,
+                    lists.c.cutoff,
+                    lists.c.partners,
+                    lists.c.candidates.is_not(None).label("checkable"),
+                ).where(lists.c.run_id == base_id)
             )
         ).all()
     stored = {r.organisation_id: r.own_marker for r in base}
     changed = sorted(o for o, fp in snap.own.items() if stored.get(o) != fp)
     relinked = [o for o in changed if batch_ranker.links_changed(stored.get(o), snap.own[o])]
-    affected: set[int] = set(changed)
+    known = set(snap.own)
     if not changed:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), 0
+    if len(all_ids) > ranker.EXHAUSTIVE_LIMIT:
+        uncheckable = {r.organisation_id for r in base if not r.checkable}
+        near = batch_ranker.within_two_hops(state.snapshot(), relinked)
+        ranked = set(changed) | uncheckable | near
+        first = sorted(o for o in ranked if o in known)
+        rest = sorted(known - set(first))
+        return np.array(first + rest, dtype=np.int64), len(first)
+
+    affected: set[int] = set(changed)
     # Popular candidates come from the degree order: a changed link can move an organisation
     # into or out of them for subjects anywhere in the network.
     unknown, newly_popular, no_longer = await anyio.to_thread.run_sync(
@@ -720,7 +785,9 @@ async def _affected(
     affected.update(unknown)
     # One pass over the stored lists: those holding a changed organisation (its score moved) or
     # one that stopped being a popular candidate for them (it may have left their candidates).
-    listed = _PartnerLists([r.organisation_id for r in base], [r.partners for r in base])
+    listed = batch_ranker.ListedPartners.from_packed(
+        [r.organisation_id for r in base], [r.partners for r in base]
+    )
     affected.update(listed.holding(changed).tolist())
     affected.update(
         subject for subject, gone in no_longer.items() if set(listed.of(subject)) & gone
@@ -737,87 +804,137 @@ async def _affected(
         newly_popular,
     )
     affected.update(entering)
-    known = set(snap.own)
-    return np.array(sorted(o for o in affected if o in known), dtype=np.int64)
+    plan = np.array(sorted(o for o in affected if o in known), dtype=np.int64)
+    return plan, len(plan)
 
 
-class _PartnerLists:
-    """Stored lists' partners as one array: who lists whom, without a partner index."""
-
-    def __init__(self, subjects: list[int], packed: list[bytes]) -> None:
-        self.subjects = np.asarray(subjects, dtype=np.int64)
-        self.partners = np.frombuffer(b"".join(packed), dtype="<i8")
-        lengths = np.array([len(p) // 8 for p in packed], dtype=np.int64)
-        self.offsets = np.concatenate(([0], np.cumsum(lengths)))
-        self._row = {s: i for i, s in enumerate(subjects)}
-
-    def holding(self, ids: list[int]) -> np.ndarray:
-        """The subjects whose list holds any of ``ids``."""
-        hit = np.isin(self.partners, np.asarray(ids, dtype=np.int64))
-        running = np.concatenate(([0], np.cumsum(hit)))
-        return self.subjects[running[self.offsets[1:]] > running[self.offsets[:-1]]]
-
-    def of(self, subject: int) -> list[int]:
-        row = self._row.get(subject)
-        if row is None:
-            return []
-        listed: list[int] = self.partners[self.offsets[row] : self.offsets[row + 1]].tolist()
-        return listed
+async def _changed_since(db: Database, run_id: int, own: dict[int, str]) -> np.ndarray:
+    """The organisations whose own fingerprint differs from the one ``run_id`` stored (or that
+    it has no list for), ascending."""
+    lists: Any = RerankList.__table__
+    async with db.read() as session:
+        rows = await session.execute(
+            select(lists.c.organisation_id, lists.c.own_marker).where(lists.c.run_id == run_id)
+        )
+        stored: dict[int, str] = {o: marker for o, marker in rows.tuples()}
+    return np.array(sorted(o for o, fp in own.items() if stored.get(o) != fp), dtype=np.int64)
 
 
 # -- ranking chunks -------------------------------------------------------------------------
+WorkFor = Callable[[np.ndarray, bool], Awaitable[batch_ranker.VerifyWork | None]]
+
+
 class Engine(ABC):
     """Runs the per-chunk ranking somewhere: in this process or on a Ray cluster."""
 
     @abstractmethod
     def results(
-        self, chunks: list[tuple[int, np.ndarray]]
+        self, chunks: list[tuple[int, np.ndarray, bool]], work_for: WorkFor
     ) -> AsyncIterator[tuple[int, ChunkResult]]:
-        """Yield (chunk index, result) as chunks finish, in any order."""
+        """Yield (chunk index, result) as chunks finish, in any order. A chunk is (index,
+        organisation ids, checked?); ``work_for(ids, checked)`` gives what
+        ``batch.work_chunk`` needs besides them, read just before the chunk is handed out."""
 
     async def close(self) -> None:
         return None
 
 
 class LocalEngine(Engine):
-    """Chunks ranked off the event loop in this process, ``threads`` at a time.
+    """Chunks ranked on this machine, ``workers`` at a time: one in a thread of this process,
+    more in as many worker processes forked from it.
 
-    Ranking is pure and reads a shared, read-only ``BatchState``, so threads need no locks;
-    the compiled graph sweeps, faiss and the matrix products run without the GIL, which is
-    what a second thread gains (100k organisations, 2 cores: 1.5 times the chunks per second).
-    Each thread's matrix products stay on one BLAS thread. Results come in completion order.
+    Ranking is pure and reads a read-only ``BatchState``. Forked workers get it by
+    inheritance: the arrays are shared with this process page by page (copy-on-write) and
+    never pickled; only the chunk's ids go out and its ``ChunkResult`` comes back. Threads of
+    one process would share one interpreter lock, which the Python between the compiled
+    parts holds about half the time, so they level off below two cores' worth whatever the
+    machine (100k organisations, 2 cores: threads 436 organisations/s, two processes 552; see
+    docs/rerank.md). Each worker runs its matrix products and faiss searches on one thread.
+
+    Forking needs ``fork`` (Linux); elsewhere the chunks run in threads of this process.
+    Results come in completion order.
     """
 
-    def __init__(self, batch: BatchState, query: MatchQuery, *, threads: int = 1) -> None:
+    def __init__(self, batch: BatchState, query: MatchQuery, *, workers: int = 1) -> None:
         self.batch = batch
         self.query = query
-        self.threads = max(1, threads)
+        self.workers = max(1, workers)
+        self._pool: ProcessPoolExecutor | None = None
+        if self.workers > 1 and _CAN_FORK:
+            # With fork, the initializer's arguments reach the children by inheritance.
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=multiprocessing.get_context("fork"),
+                initializer=_start_rank_worker,
+                initargs=(batch, query),
+            )
 
-    def _rank(self, ids: np.ndarray) -> ChunkResult:
+    def _rank(self, ids: np.ndarray, work: batch_ranker.VerifyWork | None) -> ChunkResult:
         with threadpool_limits(limits=1, user_api="blas"):
-            return batch_ranker.rank_chunk(self.batch, ids.tolist(), self.query)
+            return batch_ranker.work_chunk(self.batch, ids.tolist(), self.query, work)
 
     async def results(
-        self, chunks: list[tuple[int, np.ndarray]]
+        self, chunks: list[tuple[int, np.ndarray, bool]], work_for: WorkFor
     ) -> AsyncIterator[tuple[int, ChunkResult]]:
         waiting = list(reversed(chunks))
-        running: dict[asyncio.Task[ChunkResult], int] = {}
-        limiter = anyio.CapacityLimiter(self.threads)
+        running: dict[asyncio.Future[ChunkResult], int] = {}
+        limiter = anyio.CapacityLimiter(self.workers)
+        loop = asyncio.get_running_loop()
         try:
             while waiting or running:
-                while waiting and len(running) < self.threads:
-                    index, ids = waiting.pop()
-                    task = asyncio.create_task(
-                        anyio.to_thread.run_sync(self._rank, ids, limiter=limiter)
+                while waiting and len(running) < self.workers:
+                    index, ids, checked = waiting.pop()
+                    work = await work_for(ids, checked)
+                    future: asyncio.Future[ChunkResult] = (
+                        loop.run_in_executor(self._pool, _rank_in_worker, ids, work)
+                        if self._pool is not None
+                        else asyncio.ensure_future(
+                            anyio.to_thread.run_sync(self._rank, ids, work, limiter=limiter)
+                        )
                     )
-                    running[task] = index
+                    running[future] = index
                 finished, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for task in sorted(finished, key=running.__getitem__):
-                    yield running.pop(task), task.result()
+                for future in sorted(finished, key=running.__getitem__):
+                    yield running.pop(future), future.result()
         finally:
-            for task in running:
-                task.cancel()
+            for future in running:
+                future.cancel()
             await asyncio.gather(*running, return_exceptions=True)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await anyio.to_thread.run_sync(lambda: pool.shutdown(wait=True, cancel_futures=True))
+
+
+_CAN_FORK = sys.platform == "linux"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_worker_state: tuple[BatchState, MatchQuery] | None = None
+
+
+def _start_rank_worker(batch: BatchState, query: MatchQuery) -> None:
+    """In a forked worker: keep the inherited state; one thread for BLAS and faiss; end with
+    the parent, so a run killed with SIGKILL leaves no workers ranking on."""
+    global _worker_state
+    _worker_state = batch, query
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() == 1:  # the parent died before the line above
+            os._exit(1)
+    threadpool_limits(limits=1, user_api="blas")
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(1)
+    except ImportError:  # pragma: no cover - faiss is a dependency
+        pass
+
+
+def _rank_in_worker(ids: np.ndarray, work: batch_ranker.VerifyWork | None) -> ChunkResult:
+    assert _worker_state is not None, "not a forked rank worker"
+    batch, query = _worker_state
+    return batch_ranker.work_chunk(batch, ids.tolist(), query, work)
 
 
 class RayEngine(Engine):
@@ -853,7 +970,7 @@ class RayEngine(Engine):
         self._actors: list[Any] = [actor.remote(shared, query) for _ in range(count)]
 
     async def results(
-        self, chunks: list[tuple[int, np.ndarray]]
+        self, chunks: list[tuple[int, np.ndarray, bool]], work_for: WorkFor
     ) -> AsyncIterator[tuple[int, ChunkResult]]:
         ray = self._ray
         pending: dict[Any, int] = {}
@@ -862,9 +979,10 @@ class RayEngine(Engine):
         busy: dict[Any, Any] = {}
         while queue or pending:
             while queue and idle:
-                index, ids = queue.pop(0)
+                index, ids, checked = queue.pop(0)
+                work = await work_for(ids, checked)
                 worker = idle.pop()
-                ref = worker.rank.remote(ids.tolist())
+                ref = worker.rank.remote(ids.tolist(), work)
                 pending[ref] = index
                 busy[ref] = worker
             ready, _ = await anyio.to_thread.run_sync(
@@ -891,8 +1009,8 @@ class _RankActor:
         self.batch = batch
         self.query = query
 
-    def rank(self, ids: list[int]) -> ChunkResult:
-        return batch_ranker.rank_chunk(self.batch, ids, self.query)
+    def rank(self, ids: list[int], work: batch_ranker.VerifyWork | None = None) -> ChunkResult:
+        return batch_ranker.work_chunk(self.batch, ids, self.query, work)
 
 
 async def _rank_chunks(
@@ -901,7 +1019,7 @@ async def _rank_chunks(
     options: RunOptions,
     state: MatchingState,
     snap: _Snapshot,
-    plan: np.ndarray,
+    plan: _Plan,
     owner: str,
     progress: ProgressCallback | None,
     started: float,
@@ -917,13 +1035,23 @@ async def _rank_chunks(
         run = await session.get(RerankRun, run_id)
         assert run is not None
         done_subjects = run.done_subjects
-    size = options.chunk_size
-    n_chunks = math.ceil(len(plan) / size)
-    todo = [(i, plan[i * size : (i + 1) * size]) for i in range(n_chunks) if i not in done]
+    chunks = _chunks(plan.ids, plan.verify_from, options.chunk_size)
+    n_chunks, n_subjects = len(chunks), len(plan.ids)
+    todo = [chunk for chunk in chunks if chunk[0] not in done]
     if progress is not None:
-        progress(Progress(run_id, len(done), n_chunks, done_subjects, len(plan), 0.0))
+        progress(Progress(run_id, len(done), n_chunks, done_subjects, n_subjects, 0.0))
     if not todo:
         return 0, len(done)
+    changed = np.zeros(0, dtype=np.int64)
+    if plan.base_run_id is not None and any(checked for *_, checked in todo):
+        changed = await _changed_since(ctx.db, plan.base_run_id, snap.own)
+
+    async def work_for(ids: np.ndarray, checked: bool) -> batch_ranker.VerifyWork | None:
+        if not checked or plan.base_run_id is None:
+            return None
+        stored = await _stored_lists(ctx.db, plan.base_run_id, ids.tolist())
+        return batch_ranker.VerifyWork(stored, changed)
+
     batch = await anyio.to_thread.run_sync(batch_ranker.prepare, state)
     query = options.query()
     engine: Engine
@@ -934,16 +1062,16 @@ async def _rank_chunks(
             )
         )
     else:
-        engine = LocalEngine(batch, query, threads=options.threads)
+        engine = LocalEngine(batch, query, workers=options.workers)
     ranked = 0
     done_chunks = len(done)
     try:
-        async for index, result in engine.results(todo):
+        async for index, result in engine.results(todo, work_for):
             rows = await anyio.to_thread.run_sync(_chunk_rows, run_id, state, snap, result)
-            await _commit_chunk(ctx.db, run_id, index, rows, result, owner)
+            await _commit_chunk(ctx.db, run_id, index, rows, result, owner, plan.base_run_id)
             ranked += len(result.subjects)
             done_chunks += 1
-            done_subjects += len(result.subjects)
+            done_subjects += len(result.subjects) + result.kept
             if progress is not None:
                 progress(
                     Progress(
@@ -951,7 +1079,7 @@ async def _rank_chunks(
                         done_chunks,
                         n_chunks,
                         done_subjects,
-                        len(plan),
+                        n_subjects,
                         time.perf_counter() - started,
                     )
                 )
@@ -965,6 +1093,9 @@ class _ChunkRows:
     lists: list[dict[str, Any]]  # rerank_lists rows
     referenced: list[int]  # every subject and listed partner
     components: tuple[str, ...]
+    # Checked lists that stand although their candidates moved: stored again from the base
+    # run with the candidates they have now (``ChunkResult.restated``).
+    restated: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _chunk_rows(
@@ -974,7 +1105,13 @@ def _chunk_rows(
     now = utcnow()
     rows = []
     lists = result.lists()
-    for org_id, cutoff in zip(result.subjects.tolist(), result.cutoffs.tolist(), strict=True):
+    for org_id, cutoff, scored, next_score in zip(
+        result.subjects.tolist(),
+        result.cutoffs.tolist(),
+        result.candidates,
+        result.next_scores.tolist(),
+        strict=True,
+    ):
         cands, scores, components = lists[org_id]
         rows.append(
             {
@@ -987,11 +1124,25 @@ def _chunk_rows(
                     snapshot, org_id, snap.own, cands.tolist(), snap.context
                 ),
                 "cutoff": cutoff if math.isfinite(cutoff) else None,
+                "candidates": _packed_candidates(scored),
+                "next_score": next_score if math.isfinite(next_score) else None,
                 "computed_at": now,
             }
         )
-    referenced = sorted(set(result.subjects.tolist()) | set(result.candidate.tolist()))
-    return _ChunkRows(rows, referenced, result.names)
+    restated: list[dict[str, Any]] = [
+        {
+            "subject": org_id,
+            "new_candidates": _packed_candidates(candidates),
+            "new_next": next_bound if math.isfinite(next_bound) else None,
+        }
+        for org_id, candidates, next_bound in result.restated
+    ]
+    referenced = sorted(
+        set(result.subjects.tolist())
+        | set(result.candidate.tolist())
+        | {org_id for org_id, _, _ in result.restated}
+    )
+    return _ChunkRows(rows, referenced, result.names, restated)
 
 
 # An erased or deleted partner's entry in a stored list: id, score and components zeroed (no
@@ -1026,14 +1177,106 @@ def _unpacked(
     partners: bytes, scores: bytes, components: bytes
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """(partner ids, scores, component rows) of packed columns, as new writable arrays."""
-    ids = np.frombuffer(partners, dtype="<i8").astype(np.int64)
-    values = np.frombuffer(scores, dtype="<f8").astype(np.float64)
+    ids, values = _unpacked_ranking(partners, scores)
     flat = np.frombuffer(components, dtype="<f8").astype(np.float64)
     return ids, values, flat.reshape(len(ids), -1 if len(ids) else 0)
 
 
+def _unpacked_ranking(
+    partners: bytes, scores: bytes
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+    """(partner ids, scores) of packed columns, without the components."""
+    ids = np.frombuffer(partners, dtype="<i8").astype(np.int64)
+    return ids, np.frombuffer(scores, dtype="<f8").astype(np.float64)
+
+
+def _packed_candidates(ids: npt.NDArray[np.int64]) -> bytes | None:
+    """A list's candidates for ``rerank_lists.candidates``: ascending ids as zlib-compressed
+    uint32 gaps (about a third of the raw size); None for none (everyone was scored).
+
+    >>> ids = np.array([3, 7, 1000], dtype=np.int64)
+    >>> _unpacked_candidates(_packed_candidates(ids)).tolist(), _packed_candidates(ids[:0])
+    ([3, 7, 1000], None)
+    """
+    if len(ids) == 0:
+        return None
+    gaps = np.diff(np.asarray(ids, dtype=np.int64), prepend=0)
+    return zlib.compress(gaps.astype("<u4").tobytes(), 1)
+
+
+def _unpacked_candidates(packed: bytes) -> npt.NDArray[np.int64]:
+    gaps = np.frombuffer(zlib.decompress(packed), dtype="<u4")
+    return np.cumsum(gaps, dtype=np.int64)
+
+
+async def _stored_lists(
+    db: Database, run_id: int, org_ids: Sequence[int]
+) -> dict[int, batch_ranker.StoredList]:
+    """The lists of ``org_ids`` in ``run_id`` that recorded their candidates, as
+    ``verify_chunk`` reads them."""
+    lists: Any = RerankList.__table__
+    out: dict[int, batch_ranker.StoredList] = {}
+    async with db.read() as session:
+        for start in range(0, len(org_ids), _IN_BATCH):
+            rows = await session.execute(
+                select(
+                    lists.c.organisation_id,
+                    lists.c.candidates,
+                    lists.c.partners,
+                    lists.c.scores,
+                    lists.c.cutoff,
+                    lists.c.next_score,
+                ).where(
+                    lists.c.run_id == run_id,
+                    lists.c.organisation_id.in_(list(org_ids[start : start + _IN_BATCH])),
+                    lists.c.candidates.is_not(None),
+                )
+            )
+            for row in rows:
+                listed, scores = _unpacked_ranking(row.partners, row.scores)
+                out[row.organisation_id] = batch_ranker.StoredList(
+                    candidates=_unpacked_candidates(row.candidates),
+                    listed=listed,
+                    scores=scores,
+                    cutoff=-math.inf if row.cutoff is None else float(row.cutoff),
+                    next_score=-math.inf if row.next_score is None else float(row.next_score),
+                )
+    return out
+
+
+def _restate_statement() -> Any:
+    """A base run's list stored into a new run, with the candidates it has now."""
+    lists: Any = RerankList.__table__
+    new_values = {
+        "run_id": bindparam("new_run"),
+        "candidates": bindparam("new_candidates", type_=LargeBinary),
+        "next_score": bindparam("new_next", type_=Float),
+    }
+    columns = [c.name for c in lists.columns]
+    return insert(lists).from_select(
+        columns,
+        select(
+            *[
+                new_values[c.name].label(c.name) if c.name in new_values else c
+                for c in lists.columns
+            ]
+        ).where(
+            lists.c.run_id == bindparam("base_run"), lists.c.organisation_id == bindparam("subject")
+        ),
+    )
+
+
+_RESTATE = _restate_statement()
+
+
 async def _commit_chunk(
-    db: Database, run_id: int, index: int, rows: _ChunkRows, result: ChunkResult, owner: str
+    db: Database,
+    run_id: int,
+    index: int,
+    rows: _ChunkRows,
+    result: ChunkResult,
+    owner: str,
+    base_run_id: int | None = None,
 ) -> None:
     """Write a chunk's lists, its chunk row, the progress and the lease renewal at once."""
     for attempt in range(3):
@@ -1060,11 +1303,19 @@ async def _commit_chunk(
                 ]
                 if lists:
                     await session.execute(insert(RerankList), lists)
+                restated = [
+                    {**r, "new_run": run_id, "base_run": base_run_id}
+                    for r in rows.restated
+                    if r["subject"] in present
+                ]
+                if restated and base_run_id is not None:
+                    await session.execute(_RESTATE, restated)
                 session.add(RerankChunk(run_id=run_id, chunk_index=index, subjects=len(lists)))
                 run = await session.get(RerankRun, run_id)
                 assert run is not None
+                run.copied_subjects += len(restated)
                 run.done_chunks += 1
-                run.done_subjects += len(result.subjects)
+                run.done_subjects += len(result.subjects) + result.kept
                 run.updated_at = utcnow()
                 if "components" not in (run.parameters or {}) and result.subject.size:
                     run.parameters = {**(run.parameters or {}), "components": list(rows.components)}
@@ -1089,6 +1340,7 @@ async def _publish(db: Database, run_id: int, base_run_id: int | None, owner: st
         assert run is not None
         now = utcnow()
         run.status = "published"
+        copied += run.copied_subjects  # and those stored again with their chunk
         run.copied_subjects = copied
         run.finished_at = now
         run.updated_at = now

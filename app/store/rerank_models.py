@@ -103,6 +103,11 @@ class RerankList(Base):
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     scores: Mapped[bytes] = mapped_column(LargeBinary)
     components: Mapped[bytes] = mapped_column(LargeBinary)
+    # Every organisation the ranking scored (ascending ids as zlib-compressed uint32 gaps;
+    # None when everyone is scored) and the best score that missed the pool (None: none did):
+    # what --only-changed checks the list against (matching.batch.verify_chunk).
+    candidates: Mapped[bytes | None] = mapped_column(LargeBinary)
+    next_score: Mapped[float | None] = mapped_column(Float)
 
 
 class RerankState(Base):

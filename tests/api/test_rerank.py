@@ -63,6 +63,17 @@ async def make_network(http: httpx.AsyncClient, n: int = 14) -> list[int]:
     return ids
 
 
+def searched_candidates(
+    monkeypatch: pytest.MonkeyPatch, *, text: int, graph: int, popular: int
+) -> None:
+    """Candidates from searches, as on a large network, on a network of a few dozen: text
+    and graph neighbours and best-connected organisations, at most this many of each."""
+    monkeypatch.setattr(ranker, "EXHAUSTIVE_LIMIT", 5)
+    monkeypatch.setattr(ranker, "TEXT_CANDIDATES", text)
+    monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", graph)
+    monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", popular)
+
+
 async def stored_lists(service: Service, run_id: int) -> dict[int, list[tuple[Any, ...]]]:
     """Per organisation with a non-empty list: (rank, partner, score, component bytes) rows."""
     async with service.ctx.db.read() as session:
@@ -199,10 +210,7 @@ async def test_an_organisation_becoming_popular_reranks_lists_far_from_it(
 ) -> None:
     # Candidate generation as on a large network: a few text and graph neighbours, and the
     # two best-connected organisations for everyone.
-    monkeypatch.setattr(ranker, "EXHAUSTIVE_LIMIT", 5)
-    monkeypatch.setattr(ranker, "TEXT_CANDIDATES", 2)
-    monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", 2)
-    monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", 2)
+    searched_candidates(monkeypatch, text=2, graph=2, popular=2)
     monkeypatch.setattr(batch, "POPULAR_BAND", band)
     ids = await make_network(client, n=30)
     await run_rerank(service.ctx, RunOptions(top_k=50))
@@ -220,14 +228,108 @@ async def test_an_organisation_becoming_popular_reranks_lists_far_from_it(
     assert "popular_band" not in run["parameters"]
 
 
-async def test_ranking_chunks_in_threads_stores_the_same_lists(
+async def test_ranking_chunks_in_worker_processes_stores_the_same_lists(
     service: Service, client: httpx.AsyncClient
 ) -> None:
     ids = await make_network(client, n=30)
     one = await run_rerank(service.ctx, RunOptions(top_k=8, chunk_size=4))
-    several = await run_rerank(service.ctx, RunOptions(top_k=8, chunk_size=4, threads=3))
+    several = await run_rerank(service.ctx, RunOptions(top_k=8, chunk_size=4, workers=3))
     assert several.status == "published" and several.ranked == len(ids)
     assert await stored_lists(service, several.run_id) == await stored_lists(service, one.run_id)
+
+
+@pytest.mark.parametrize("workers", [1, 2], ids=["in process", "forked workers"])
+async def test_only_changed_with_searched_candidates_equals_a_full_run(
+    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    # Candidates from searches, as on a large network: every unchanged organisation is
+    # checked against its stored list, and kept where nothing it was ranked from moved
+    # (tests/unit/test_batch.py checks the finer cases, where candidates outnumber a pool).
+    searched_candidates(monkeypatch, text=5, graph=4, popular=2)
+    ids = await make_network(client, n=80)
+    await run_rerank(service.ctx, RunOptions(top_k=50, chunk_size=16))
+    for org_id in ids[3], ids[40]:
+        edited = await client.patch(
+            f"/v1/organisations/{org_id}", json={"offers": ["veterinary vaccines for poultry"]}
+        )
+        assert edited.status_code == 200
+
+    incremental = await run_rerank(
+        service.ctx, RunOptions(top_k=50, chunk_size=16, only_changed=True, workers=workers)
+    )
+    run = (await client.get(f"/v1/rerank/runs/{incremental.run_id}")).json()
+    assert run["progress"]["done_organisations"] == len(ids)  # everyone ranked or checked
+    assert run["progress"]["copied_organisations"] == incremental.copied
+    full = await run_rerank(service.ctx, RunOptions(top_k=50))
+    assert await stored_lists(service, incremental.run_id) == await stored_lists(
+        service, full.run_id
+    )
+    assert 2 < incremental.ranked < len(ids) and incremental.copied > 0  # some stood
+
+
+async def test_consecutive_incremental_runs_equal_full_runs_and_restate_moved_lists(
+    service: Service, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More candidates than a pool holds (50), so that lists stand although their candidates
+    # moved: each is stored again with its candidates as they are now, and the next
+    # incremental run starts from those.
+    searched_candidates(monkeypatch, text=40, graph=4, popular=2)
+    words = [f"w{k}" for k in range(60)]
+    ids = []
+    for i in range(90):
+        picked = [words[(i * 7 + j * 11) % 60] for j in range(6)]
+        org = await create_org(
+            client,
+            f"Org {i:02d}",
+            country=["ES", "FR", "SE", "DK", "IT"][i % 5],
+            sectors=[["diagnostics"], ["medtech"], ["biotech"], ["pharma"]][i % 4],
+            offers=[" ".join(picked[:3]) + f" u{i}"],
+            seeks=[" ".join(picked[3:]) + f" v{i}"],
+            description=" ".join(picked) + f" unique{i}",
+        )
+        ids.append(org["id"])
+    for a in range(0, 88, 3):
+        await link(client, ids[a], ids[a + 1])
+    base = await run_rerank(service.ctx, RunOptions(top_k=50, chunk_size=16))
+    restated = 0
+    for step, edited in enumerate(([ids[5], ids[60]], [ids[33]])):
+        for org_id in edited:
+            patched = await client.patch(
+                f"/v1/organisations/{org_id}", json={"offers": [f"new offer {step} w1 w2"]}
+            )
+            assert patched.status_code == 200
+        incremental = await run_rerank(
+            service.ctx, RunOptions(top_k=50, chunk_size=16, only_changed=True, workers=2)
+        )
+        before, after = await rows_by_subject(service, base.run_id, incremental.run_id)
+        # Stored again, not ranked: the same computed_at and list, other candidates.
+        restated += sum(
+            1
+            for org_id, row in after.items()
+            if org_id in before
+            and row.computed_at == before[org_id].computed_at
+            and row.candidates != before[org_id].candidates
+        )
+        full = await run_rerank(service.ctx, RunOptions(top_k=50))
+        assert await stored_lists(service, incremental.run_id) == await stored_lists(
+            service, full.run_id
+        )
+        # The next step's incremental run starts from this incremental one, not the full run.
+        async with service.ctx.db.sessions() as session, session.begin():
+            await session.execute(update(RerankState).values(published_run_id=incremental.run_id))
+        base = incremental
+    assert restated > 0
+    # Chunks of another size gather the same candidates (the texts above tie a lot).
+    other = await run_rerank(service.ctx, RunOptions(top_k=50, chunk_size=7, workers=2))
+    assert await stored_lists(service, other.run_id) == await stored_lists(service, full.run_id)
+
+
+async def rows_by_subject(service: Service, *run_ids: int) -> list[dict[int, RerankList]]:
+    async with service.ctx.db.read() as session:
+        rows = (
+            await session.scalars(select(RerankList).where(RerankList.run_id.in_(run_ids)))
+        ).all()
+    return [{r.organisation_id: r for r in rows if r.run_id == run_id} for run_id in run_ids]
 
 
 async def test_nothing_changed_means_nothing_ranked(

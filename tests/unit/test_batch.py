@@ -131,6 +131,74 @@ def test_equals_rank_partners_on_an_ivf_index(monkeypatch: pytest.MonkeyPatch) -
     assert_same(state, ids[::50], MatchQuery(limit=10))
 
 
+def _edit_texts(state: MatchingState, org_ids: list[int], rng: np.random.Generator) -> None:
+    """A new profile vector and a new need for each of ``org_ids``, as a text edit gives."""
+    for org_id in org_ids:
+        vec = _unit(rng.standard_normal(DIM))
+        profile = state.catalog.get(org_id)
+        assert profile is not None
+        state.catalog.upsert(replace(profile, seeks=("a new need",), seek_vectors=vec[None, :]))
+        state.vectors["profile"].upsert([org_id], vec[None, :])
+        state.vectors["seeks"].upsert([org_id], vec[None, :])
+
+
+@pytest.mark.parametrize(
+    ("n", "exact_threshold", "spread"),
+    [(800, 20_000, 0.3), (1500, 200, 0.05)],
+    ids=["exact scans", "ivf"],
+)
+def test_verify_chunk_keeps_a_stored_list_only_when_ranking_now_gives_it(
+    n: int, exact_threshold: int, spread: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ranker, "EXHAUSTIVE_LIMIT", 100)
+    monkeypatch.setattr(ranker, "TEXT_CANDIDATES", 25)
+    monkeypatch.setattr(ranker, "GRAPH_CANDIDATES", 30)
+    monkeypatch.setattr(ranker, "POPULAR_CANDIDATES", 5)
+    state = make_state(n, seed=2, exact_threshold=exact_threshold, spread=spread)
+    assert state.vectors["profile"].kind == ("ivf" if exact_threshold == 200 else "flat")
+    ids = state.catalog.all_ids().tolist()
+    query = MatchQuery(limit=50, explain=False)
+    stored = batch.rank_chunk(batch.prepare(state), ids, query).stored()
+    rng = np.random.default_rng(4)
+
+    # Two incremental steps: the second checks against what the first stored, as a run
+    # based on an incremental run does.
+    for _step in range(2):
+        own = batch.own_fingerprints(state, ids)
+        _edit_texts(state, rng.choice(ids, len(ids) // 33, replace=False).tolist(), rng)
+        after = batch.own_fingerprints(state, ids)
+        changed = sorted(o for o in ids if after[o] != own[o])
+        prepared = batch.prepare(state)
+        ranked_now = batch.rank_chunk(prepared, ids, query)
+        now = ranked_now.lists()
+        others = [o for o in ids if o not in set(changed)]
+
+        verified = batch.verify_chunk(prepared, others, query, stored, np.array(changed))
+        redone = verified.lists()
+        assert verified.kept + len(verified.subjects) == len(others)
+        assert verified.kept > 0 and len(verified.subjects) > 0  # both ways taken
+        assert verified.restated  # lists that stood although their candidates moved
+        moved = 0
+        for org_id in others:
+            expected_ids, expected_scores, _ = now[org_id]
+            if org_id in redone:
+                got_ids, got_scores = redone[org_id][:2]
+            else:
+                got_ids, got_scores = stored[org_id].listed, stored[org_id].scores
+            assert got_ids.tolist() == expected_ids.tolist(), org_id
+            assert got_scores.tolist() == expected_scores.tolist(), org_id
+            moved += stored[org_id].listed.tolist() != expected_ids.tolist()
+        assert moved > 0  # lists of unchanged organisations did move: the check had work to do
+
+        # What the run stores: changed and re-ranked lists anew, restated ones with the
+        # candidates they have now, the rest as they were.
+        fresh = ranked_now.stored()
+        stored = {**stored, **{o: fresh[o] for o in changed}, **verified.stored()}
+        for org_id, candidates, next_bound in verified.restated:
+            stored[org_id] = replace(stored[org_id], candidates=candidates, next_score=next_bound)
+            assert next_bound >= fresh[org_id].next_score  # a bound on the best outside
+
+
 def test_chunks_give_the_same_lists_as_one_pass(state: MatchingState) -> None:
     prepared = batch.prepare(state)
     ids = state.catalog.all_ids().tolist()[:60]
