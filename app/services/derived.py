@@ -188,14 +188,24 @@ class DerivedState:
     # -- following the store ----------------------------------------------------------------
     async def catch_up(self, db: Database) -> int:
         """Apply every change-feed entry committed after the last one applied; returns how
-        many organisations and collaborations were read again.
+        many organisations and collaborations were read again (after a full read of the
+        store, how many organisations it holds).
 
         Writers call it after their commit, so a caller reads what it wrote; the service
         also calls it every few moments for the writes of other processes (:meth:`follow`).
         Concurrent calls share the work: one reads and applies, the others find nothing left.
+
+        A state that has not read the feed for half the time entries are kept may have missed
+        pruned ones: it reads the whole store again instead. The check is made under the lock,
+        so a catch-up that was waiting for it cannot mark such a state as read.
         """
         touched = 0
         async with self.applying:
+            if time.monotonic() - self._caught_up_at > KEEP_FOR.total_seconds() / 2:
+                log.warning("change feed not read for too long: reading the whole store")
+                await self.load(db)
+                freeze_loaded_objects()
+                return len(self.state.catalog)
             while (found := await read_changes(db, self.applied_seq)) is not None:
                 await self._apply(db, found)
                 self.applied_seq = found.last_seq
@@ -207,18 +217,11 @@ class DerivedState:
 
     async def follow(self, db: Database, interval_s: float) -> None:
         """Catch up every ``interval_s`` seconds until cancelled, and prune old entries now
-        and then. A process that could not read the feed for half the time entries are kept
-        may have missed pruned ones: it reads the whole store again."""
+        and then."""
         last_prune = 0.0
         while True:
             await asyncio.sleep(interval_s)
             try:
-                if time.monotonic() - self._caught_up_at > KEEP_FOR.total_seconds() / 2:
-                    log.warning("change feed not read for too long: reading the whole store")
-                    async with self.applying:
-                        await self.load(db)
-                    freeze_loaded_objects()
-                    continue
                 touched = await self.catch_up(db)
                 if touched:
                     log.debug("caught up with %d changed records of the store", touched)

@@ -168,7 +168,9 @@ async def test_a_process_that_lost_the_feed_reads_the_store_again_and_freezes_it
             x = await create_org(http, "Xenogen", description="AI pathology")
         derived = service.ctx.derived
         before = derived.state
-        derived._caught_up_at = time.monotonic() - KEEP_FOR.total_seconds()
+        # Under the lock, as a catch-up sets it.
+        async with derived.applying:
+            derived._caught_up_at = time.monotonic() - KEEP_FOR.total_seconds()
         deadline = time.monotonic() + 30
         while derived.state is before:
             assert time.monotonic() < deadline, "the follower did not read the store again"
