@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings import kernels
-from embeddings.kernels import dot_at
+from embeddings.kernels import dot_at, top_k
 
 log = logging.getLogger(__name__)
 
@@ -183,9 +183,8 @@ class VectorIndex:
         # Free and excluded slots can never win; k was capped to what remains, so none is returned.
         scores[self._free] = -np.inf
         scores[excluded_slots] = -np.inf
-        top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top.astype(np.int64), scores[top]
+        top = top_k(scores, k)
+        return top, scores[top]
 
     def _search_ivf(
         self, query: npt.NDArray[np.float32], k: int, excluded_slots: npt.NDArray[np.int64]

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from embeddings import VectorIndex
 from embeddings.index import id_map, look_up
-from embeddings.kernels import dot_at
+from embeddings.kernels import dot_at, top_k
 from graph import GraphSnapshot
 from matching import ranker
 from matching.catalog import Catalog, ItemMatrix, OrgProfile, gather_items
@@ -714,7 +714,6 @@ def _search_many(
                     keep &= ~ranker.in_sorted(row, excluded_slots[i])
                 out[i] = space.slot_ids[row[keep][: wanted[i]]]
         return out
-    used = len(space.vectors)
     # Every product has the same shape, a short block padded with zero rows: how the BLAS
     # kernel rounds a query's scores then does not depend on which other queries share its
     # chunk, and a chunk gathers the same neighbours whatever else it holds.
@@ -731,8 +730,7 @@ def _search_many(
             if kk <= 0:
                 continue
             scores[excluded_slots[i]] = -np.inf
-            top = np.argpartition(-scores, kk - 1)[:kk] if kk < used else np.arange(used)
-            out[i] = space.slot_ids[top]
+            out[i] = space.slot_ids[top_k(scores, kk)]
     return out
 
 

@@ -515,9 +515,12 @@ async def ingest_through_api(
     """POST every payload to a fresh in-process app; wall time and per-request latency."""
     db_path = workdir / f"ingest-{mode}.sqlite3"
     remove_sqlite(db_path)
+    data_dir = workdir / f"data-ingest-{mode}"
+    shutil.rmtree(data_dir, ignore_errors=True)
     headers = await benchmark_key(db_path)
     settings = Settings(
         database_url=f"sqlite+aiosqlite:///{db_path}",
+        data_dir=data_dir,
         encoder="minilm",
         load_demo_data=False,
         **RATE_LIMIT_OFF,  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ import numpy.typing as npt
 import pytest
 
 from embeddings import VectorIndex
+from embeddings.kernels import top_k
 
 DIM = 16
 
@@ -69,6 +70,21 @@ def test_search_returns_the_exact_neighbours_best_first(small_index: VectorIndex
     assert set(found.tolist()) == _exact_top(vectors, np.arange(100, 150), query, 5)
     assert np.all(np.diff(scores) <= 0)
     assert found.dtype == np.int64 and scores.dtype == np.float32
+
+
+@pytest.mark.parametrize(("n", "k"), [(1, 1), (7, 3), (500, 100), (80, 100), (2_000, 1)])
+def test_top_k_is_the_best_k_with_ties_to_the_smaller_position(n: int, k: int) -> None:
+    """The exact scan's selection: one answer for tied scores (an identical text gives
+    identical vectors), whichever algorithm selects, and never a score of -inf over a finite one."""
+    rng = np.random.default_rng(n + k)
+    for trial in range(50):
+        if trial % 2:
+            scores = rng.integers(0, 5, n).astype(np.float32)  # many ties
+        else:
+            scores = rng.standard_normal(n).astype(np.float32)
+        scores[rng.integers(0, n, n // 4)] = -np.inf
+        expected = np.lexsort((np.arange(n), -scores))[:k]
+        assert top_k(scores, k).tolist() == expected.tolist()
 
 
 def test_search_skips_excluded_ids_and_still_returns_k(small_index: VectorIndex) -> None:
