@@ -108,6 +108,8 @@ def top_k(scores: Any, k: int) -> npt.NDArray[np.int64]:  # pragma: no cover - c
     """
     n = len(scores)
     k = min(k, n)
+    if k <= 0:
+        return np.empty(0, dtype=np.int64)
     heap_s = np.empty(k, dtype=scores.dtype)
     heap_i = np.empty(k, dtype=np.int64)
     for j in range(k):
@@ -117,7 +119,7 @@ def top_k(scores: Any, k: int) -> npt.NDArray[np.int64]:  # pragma: no cover - c
         _sift_down(heap_s, heap_i, at, k)
     for j in range(k, n):
         # A later position never wins a tie, so only a strictly higher score enters.
-        if k > 0 and scores[j] > heap_s[0]:
+        if scores[j] > heap_s[0]:
             heap_s[0] = scores[j]
             heap_i[0] = j
             _sift_down(heap_s, heap_i, 0, k)
