@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import PROBLEM_JSON, Conflict
 from app.store.database import Database, StoreSession
+from app.store.grouping import own_transaction
 from app.store.limits_models import IdempotencyRecord
 from app.store.models import utcnow
 
@@ -557,9 +558,12 @@ class Idempotency:
             request = _IdempotentRequest(caller, key, fingerprint, scope["method"], path)
             response = _CapturedResponse()
             token = _current.set(request)
+            # Its record goes into its own transaction: no group commit (app/store/grouping.py).
+            alone = own_transaction.set(True)
             try:
                 await self.app(scope, _replaying(body, receive), response.capture(send))
             finally:
+                own_transaction.reset(alone)
                 _current.reset(token)
             if request.recorded and response.complete:
                 await self._store(db, request, response)

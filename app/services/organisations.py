@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ from app.services.context import ServiceContext
 from app.services.derived import EmbeddingItem, embedding_items, load_organisations
 from app.services.keys import forget_verified_keys
 from app.store import models as m
+from app.store.grouping import GroupCommit
 from app.store.models import utcnow
 
 ORG_FIELDS = (
@@ -106,6 +109,18 @@ async def list_organisations(
     return items, int(total or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class _NewOrganisations:
+    """One create request's organisations, embedded and ready to insert."""
+
+    payloads: Sequence[dict[str, Any]]
+    items: list[list[EmbeddingItem]]
+    vectors: dict[EmbeddingItem, np.ndarray]
+    is_demo: bool
+    tenant: str | None
+    at: datetime
+
+
 async def create_organisations(
     ctx: ServiceContext,
     payloads: Sequence[dict[str, Any]],
@@ -113,26 +128,52 @@ async def create_organisations(
     is_demo: bool = False,
     tenant: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Create organisations atomically (all or none), embedding their texts first."""
+    """Create organisations atomically (all or none), embedding their texts first.
+
+    Concurrent calls commit together (app/store/grouping.py): one transaction, one catch-up
+    and one read-back for every request waiting, each still all or none on its own."""
     _check_external_id_duplicates(payloads)
     items = [embedding_items(p, ctx.encoder_name) for p in payloads]
     vectors = await ctx.embed([it for group in items for it in group])
-    now = utcnow()
-    async with ctx.db.write_lock, ctx.db.sessions() as session, session.begin():
+    new = _NewOrganisations(payloads, items, vectors, is_demo, tenant, utcnow())
+    return await ctx.group_commit("organisations.create", _creates).submit(new)
+
+
+def _creates(
+    ctx: ServiceContext,
+) -> GroupCommit[_NewOrganisations, list[int], list[dict[str, Any]]]:
+    """The group commit of creates: every waiting request's rows in one transaction, then one
+    catch-up of the state and one read-back of all of them."""
+    model = ctx.encoder_name
+
+    async def insert(session: AsyncSession, batch: Sequence[_NewOrganisations]) -> list[list[int]]:
         rows = []
-        for payload, group in zip(payloads, items, strict=True):
-            row = m.Organisation(created_at=now, updated_at=now, is_demo=is_demo, tenant=tenant)
-            _assign(row, payload)
-            session.add(row)
-            rows.append((row, group))
+        for new in batch:
+            for payload, group in zip(new.payloads, new.items, strict=True):
+                row = m.Organisation(
+                    created_at=new.at, updated_at=new.at, is_demo=new.is_demo, tenant=new.tenant
+                )
+                _assign(row, payload)
+                session.add(row)
+                rows.append((row, group, new.vectors))
         await _flush_or_conflict(session)
-        for row, group in rows:
-            _write_embeddings(session, row.id, group, vectors, ctx.encoder_name)
+        for row, group, vectors in rows:
+            _write_embeddings(session, row.id, group, vectors, model)
         await _flush_or_conflict(session)
-        ids = [row.id for row, _ in rows]
-        await record_changes(session, organisations=ids)
-    await ctx.derived.catch_up(ctx.db)
-    return await load_organisations(ctx.db, ids)
+        ids = iter([row.id for row, _, _ in rows])
+        written = [[next(ids) for _ in new.payloads] for new in batch]
+        await record_changes(session, organisations=[i for one in written for i in one])
+        return written
+
+    async def read_back(written: list[list[int]]) -> list[list[dict[str, Any]]]:
+        await ctx.derived.catch_up(ctx.db)
+        found = {
+            org["id"]: org
+            for org in await load_organisations(ctx.db, [i for one in written for i in one])
+        }
+        return [[found[i] for i in one] for one in written]
+
+    return GroupCommit(ctx.db, insert, read_back, size=lambda new: len(new.payloads))
 
 
 async def update_organisation(
