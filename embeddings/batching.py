@@ -3,7 +3,8 @@
 The model costs far less per text in a batch of 32 than one text at a time. ``BatchingEncoder``
 collects the texts of concurrent callers for up to ``max_wait_ms`` (or until ``max_batch`` texts),
 runs one model call off the event loop, and hands each caller its own rows. Texts that arrive while
-the model is busy form the next batch at once, so under load the wait costs nothing.
+the model is busy form the next batch at once, so under load the wait costs nothing. An encoder
+with several lanes (``SentenceTransformerEncoder.lanes``) gets one batch per lane at a time.
 
 Batch jobs call the wrapped encoder directly (``batcher.encoder.encode``): same model, no loop.
 """
@@ -31,7 +32,8 @@ class _Request:
 
 
 class BatchingEncoder:
-    """Async micro-batcher around an ``Encoder``; one model call at a time, in a worker thread.
+    """Async micro-batcher around an ``Encoder``; one model call per lane of the encoder at a
+    time (``lanes``, default ``encoder.lanes`` or 1), each in a worker thread.
 
     Use as ``async with BatchingEncoder(encoder) as batcher: rows = await batcher.encode(texts)``,
     or call ``start()`` and ``aclose()``. Closing serves what is already queued, then stops.
@@ -39,7 +41,17 @@ class BatchingEncoder:
     caller's texts (the encoder still chunks by its own batch size).
     """
 
-    def __init__(self, encoder: Encoder, *, max_batch: int = 64, max_wait_ms: float = 5.0) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        *,
+        max_batch: int = 64,
+        max_wait_ms: float = 5.0,
+        lanes: int | None = None,
+    ) -> None:
+        lanes = int(getattr(encoder, "lanes", 1)) if lanes is None else lanes
+        if lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {lanes}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
         if max_wait_ms < 0:
@@ -47,9 +59,12 @@ class BatchingEncoder:
         self.encoder = encoder
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
+        self.lanes = lanes
         self._queue: asyncio.Queue[_Request | None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._limiter: anyio.CapacityLimiter | None = None
+        self._free_lanes: asyncio.Semaphore | None = None
+        self._running: dict[asyncio.Task[None], list[_Request]] = {}
         self._closing = False
 
     @property
@@ -65,9 +80,10 @@ class BatchingEncoder:
         if self._worker is not None:
             raise RuntimeError("BatchingEncoder already started")
         self._queue = asyncio.Queue()
-        # A private limiter of one: the model never runs twice at once, and batches do not
-        # compete with other to_thread work for anyio's default 40 threads.
-        self._limiter = anyio.CapacityLimiter(1)
+        # A private limiter, one thread per lane: batches do not compete with other to_thread
+        # work for anyio's default 40 threads.
+        self._limiter = anyio.CapacityLimiter(self.lanes)
+        self._free_lanes = asyncio.Semaphore(self.lanes)
         self._closing = False
         self._worker = asyncio.create_task(self._serve(), name="embeddings-batching")
 
@@ -109,12 +125,16 @@ class BatchingEncoder:
         return await request.future
 
     async def _serve(self) -> None:
-        assert self._queue is not None
+        assert self._queue is not None and self._free_lanes is not None
         queue = self._queue
+        free_lanes = self._free_lanes
         batch: list[_Request] = []
         stopping = False
         try:
             while not stopping:
+                # Start collecting once a lane is free: what queues meanwhile joins this batch.
+                await free_lanes.acquire()
+                free_lanes.release()
                 first = await queue.get()
                 if first is None:
                     break
@@ -137,13 +157,26 @@ class BatchingEncoder:
                         break
                     batch.append(item)
                     n_texts += len(item.texts)
-                await self._run_batch(batch)
+                await free_lanes.acquire()
+                running = asyncio.create_task(self._run_batch(batch))
+                self._running[running] = batch
+                running.add_done_callback(self._lane_done)
+                batch = []
+            if self._running:  # closing: finish the batches under way
+                await asyncio.wait(list(self._running))
         finally:
             # Only reached with callers still waiting if the task was cancelled (loop shutdown).
+            for under_way in self._running.values():
+                batch.extend(under_way)
             while not queue.empty():
                 if (item := queue.get_nowait()) is not None:
                     batch.append(item)
             _fail(batch, RuntimeError("BatchingEncoder closed"))
+
+    def _lane_done(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        assert self._free_lanes is not None
+        self._free_lanes.release()
 
     async def _run_batch(self, batch: list[_Request]) -> None:
         live = [request for request in batch if not request.future.done()]  # drop cancelled callers

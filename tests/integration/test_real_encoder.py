@@ -131,3 +131,26 @@ async def test_batched_encoding_matches_direct_encoding(model: SentenceTransform
 
     for texts, rows in zip(requests, results, strict=True):
         np.testing.assert_allclose(rows, model.encode(texts), atol=1e-5)
+
+
+def test_lanes_give_the_rows_one_lane_gives_also_from_concurrent_calls(
+    model: SentenceTransformerEncoder,
+) -> None:
+    """Lanes share the weights and have their own tokenizers: rows do not depend on the number
+    of lanes or on other calls running at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    other = SentenceTransformerEncoder(lanes=1 if model.lanes > 1 else 2)
+    lanes, one_lane = (model, other) if model.lanes > 1 else (other, model)
+    texts = [*_SENTENCES, "pathology " * 300, "GMP"]
+    texts += [f"{sentence} Site {i}." for i, sentence in enumerate(_SENTENCES)]
+    calls = [texts[i::3] for i in range(3)] * 4
+
+    with ThreadPoolExecutor(4) as pool:
+        concurrent = list(pool.map(lanes.encode, calls))
+
+    assert lanes.lanes > 1 and one_lane.lanes == 1
+    for call, rows in zip(calls, concurrent, strict=True):
+        np.testing.assert_allclose(rows, one_lane.encode(call), atol=1e-5)
+    np.testing.assert_allclose(lanes.encode(texts), one_lane.encode(texts), atol=1e-5)
+    assert lanes.token_count("GMP manufacturing") == one_lane.token_count("GMP manufacturing")

@@ -135,8 +135,25 @@ async def test_closing_serves_queued_texts_then_refuses_new_ones() -> None:
         await batcher.encode(["too late"])
 
 
+async def test_an_encoder_with_lanes_gets_one_batch_per_lane_at_a_time() -> None:
+    encoder = RecordingEncoder(delay_s=0.02)
+    encoder.lanes = 2  # type: ignore[attr-defined]
+    requests = _requests(40)
+
+    async with BatchingEncoder(encoder, max_batch=8, max_wait_ms=1) as batcher:
+        assert batcher.lanes == 2
+        results = await asyncio.gather(*(batcher.encode(texts) for texts in requests))
+
+    assert encoder.max_in_flight == 2  # both lanes busy, never more
+    for texts, rows in zip(requests, results, strict=True):
+        np.testing.assert_array_equal(rows, encoder._inner.encode(texts))
+
+
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="max_batch"):
         BatchingEncoder(HashingEncoder(), max_batch=0)
     with pytest.raises(ValueError, match="max_wait_ms"):
         BatchingEncoder(HashingEncoder(), max_wait_ms=-1)
+    with pytest.raises(ValueError, match="lanes"):
+        BatchingEncoder(HashingEncoder(), lanes=0)
+    assert BatchingEncoder(HashingEncoder()).lanes == 1
