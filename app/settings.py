@@ -59,7 +59,8 @@ class Settings(BaseSettings):
         ge=1,
         le=1024,
         description="Texts the micro-batcher collects from concurrent requests for one encode "
-        "(one caller's texts are never split); the encoder groups them by length into calls.",
+        "(one caller's texts are never split); the encoder groups them by length into calls. "
+        "The model runs one batch per lane at a time, one single-threaded lane per CPU.",
     )
     rate_limit_per_second: float = Field(
         default=50.0,
