@@ -20,6 +20,7 @@ from numba import njit
 
 __all__ = [
     "PROXIMITY_COLUMNS",
+    "bridge_rows",
     "hub_walk_table",
     "proximity_rows",
     "scratch",
@@ -199,6 +200,84 @@ def proximity_rows(
     for b in reached:
         z[b] = 0.0
     return out
+
+
+@njit(cache=True, nogil=True)
+def bridge_rows(
+    indptr: Any,
+    indices: Any,
+    weights: Any,
+    inv_strength: Any,
+    q: int,
+    rows: Any,
+    limit: int,
+    z: Any,
+    is_partner: Any,
+    partner_weight: Any,
+) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
+    """Per candidate row ``c`` (never ``q``), the graph rows that best explain how ``q``
+    reaches it, strongest first, ``-1`` where there are fewer than ``limit``.
+
+    Common partners ``w`` rank by ``A[q, w] * A[c, w] / strength(w)``. With none, and ``c`` not
+    a partner of ``q``: q's partners ``a`` on paths ``q - a - b - c``, ranked by
+    ``(sum_b A[a, b] / strength(b) * A[b, c]) * (A[q, a] / strength(a))`` (terms in row
+    order), those above zero. Ties go to the smaller row. The scratch arrays are those of
+    :func:`proximity_rows` (:func:`scratch`), zero on entry and again on return.
+    """
+    q_start, q_end = indptr[q], indptr[q + 1]
+    for p in range(q_start, q_end):
+        is_partner[indices[p]] = 1
+        partner_weight[indices[p]] = weights[p]
+    out = np.full((len(rows), limit), -1, dtype=np.int64)
+    best = np.zeros(limit)
+    for i in range(len(rows)):
+        c = rows[i]
+        found = 0
+        for e in range(indptr[c], indptr[c + 1]):  # common partners, ascending rows
+            b = indices[e]
+            if is_partner[b]:
+                found = _keep_best(
+                    out[i], best, found, b, partner_weight[b] * weights[e] * inv_strength[b]
+                )
+        if found > 0 or is_partner[c]:
+            continue
+        for e in range(indptr[c], indptr[c + 1]):
+            z[indices[e]] = weights[e]
+        for p in range(q_start, q_end):  # q's partners, ascending rows
+            a = indices[p]
+            through = 0.0
+            for e in range(indptr[a], indptr[a + 1]):
+                b = indices[e]
+                if z[b] != 0.0:
+                    through += weights[e] * inv_strength[b] * z[b]
+            through *= weights[p] * inv_strength[a]
+            if through > 0.0:
+                found = _keep_best(out[i], best, found, a, through)
+        for e in range(indptr[c], indptr[c + 1]):
+            z[indices[e]] = 0.0
+    for p in range(q_start, q_end):
+        is_partner[indices[p]] = 0
+        partner_weight[indices[p]] = 0.0
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _keep_best(
+    picked: Any, best: Any, found: int, row: int, score: float
+) -> int:  # pragma: no cover - compiled
+    """Insert ``row`` into the ``found`` best so far (rows offered in ascending order, so an
+    equal score keeps the earlier, smaller row ahead); returns how many are kept."""
+    limit = len(picked)
+    if found == limit and score <= best[limit - 1]:
+        return found
+    slot = min(found, limit - 1)
+    while slot > 0 and best[slot - 1] < score:
+        picked[slot] = picked[slot - 1]
+        best[slot] = best[slot - 1]
+        slot -= 1
+    picked[slot] = row
+    best[slot] = score
+    return min(found + 1, limit)
 
 
 _scratch = threading.local()

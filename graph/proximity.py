@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, TypeVar
 
@@ -11,6 +12,7 @@ import scipy.sparse as sp
 
 from graph.kernels import (
     PROXIMITY_COLUMNS,
+    bridge_rows,
     hub_walk_table,
     proximity_rows,
     scratch,
@@ -415,33 +417,31 @@ class GraphSnapshot:
         >>> snap.bridges(0, 3), snap.bridges(0, 4), snap.bridges(0, 5)
         ([2, 1], [2, 1], [])
         """
-        q, c = self._row(query_id), self._row(candidate_id)
-        if q < 0 or c < 0 or q == c or limit <= 0:
-            return []
-        q_partners, q_weights = self._neighbourhood(q)
-        c_partners, c_weights = self._neighbourhood(c)
-        iq, ic = _matches(q_partners, c_partners)
-        common = q_partners[iq]
-        if len(common) > 0:
-            score = q_weights[iq] * c_weights[ic] * self._inv_strength[common]
-            return self._ids(_top(common, score, limit))
-        if np.any(q_partners == c):  # direct partners without a common one
-            return []
-        # Edges a - b between the two neighbourhoods, read from the rows of q's partners.
-        pos, lengths = _row_positions(self._indptr, q_partners)
-        a_slot = np.repeat(np.arange(len(q_partners)), lengths)
-        b = self._indices[pos]
-        c_slot = np.searchsorted(c_partners, b)
-        hit = c_slot < len(c_partners)
-        hit[hit] = c_partners[c_slot[hit]] == b[hit]
-        if not hit.any():
-            return []
-        a_slot, b, c_slot = a_slot[hit], b[hit], c_slot[hit]
-        path_flow = self._weights[pos][hit] * self._inv_strength[b] * c_weights[c_slot]
-        through = _sum_by(a_slot, path_flow, len(q_partners))
-        through *= q_weights * self._inv_strength[q_partners]
-        firsts = np.flatnonzero(through > 0)
-        return self._ids(q_partners[_top(firsts, through[firsts], limit)])
+        return self.bridges_many(query_id, [candidate_id], limit)[0]
+
+    def bridges_many(
+        self, query_id: int, candidate_ids: Sequence[int], limit: int = 3
+    ) -> list[list[int]]:
+        """:meth:`bridges` for each candidate, in one compiled pass (a query's explained page)."""
+        q = self._row(query_id)
+        if q < 0 or limit <= 0:
+            return [[] for _ in candidate_ids]
+        rows = self.index_of(candidate_ids)
+        asked = np.flatnonzero((rows >= 0) & (rows != q))
+        found = bridge_rows(
+            self._indptr,
+            self._indices,
+            self._weights,
+            self._inv_strength,
+            q,
+            rows[asked],
+            limit,
+            *scratch(len(self.node_ids)),
+        )
+        out: list[list[int]] = [[] for _ in candidate_ids]
+        for slot, picked in zip(asked.tolist(), found, strict=True):
+            out[slot] = self._ids(picked[picked >= 0])
+        return out
 
     def _ids(self, rows: npt.NDArray[np.integer]) -> list[int]:
         ids: list[int] = self.node_ids[rows].tolist()
@@ -459,41 +459,6 @@ def _positions(sorted_ids: IntArray, ids: IntArray) -> IntArray:
 def _frozen(array: _ArrayT) -> _ArrayT:
     array.flags.writeable = False
     return array
-
-
-def _row_positions(
-    indptr: IndexArray, rows: npt.NDArray[np.integer]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Positions in ``indices``/``data`` of the given CSR rows, concatenated, and row lengths."""
-    starts = indptr[rows].astype(np.intp)
-    lengths = indptr[rows + 1].astype(np.intp) - starts
-    block_starts = np.cumsum(lengths) - lengths
-    positions = np.arange(int(lengths.sum()), dtype=np.intp) + np.repeat(
-        starts - block_starts, lengths
-    )
-    return positions, lengths
-
-
-def _matches(
-    left: npt.NDArray[np.integer], right: npt.NDArray[np.integer]
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
-    """Positions ``(i, j)`` with ``left[i] == right[j]`` in two ascending arrays of distinct
-    values, ``i`` ascending: the shorter one is searched in the longer (a hub's row holds
-    thousands of partners; sorting both together, as ``np.intersect1d`` does, cost more).
-
-    >>> [a.tolist() for a in _matches(np.array([1, 4, 6]), np.array([0, 4, 5, 6, 9]))]
-    [[1, 2], [1, 3]]
-    """
-    if len(left) > len(right):
-        j, i = _matches(right, left)
-        order = np.argsort(i, kind="stable")
-        return i[order], j[order]
-    if len(right) == 0:
-        empty = np.zeros(0, dtype=np.intp)
-        return empty, empty
-    pos = np.minimum(np.searchsorted(right, left), len(right) - 1)
-    i = np.flatnonzero(right[pos] == left)
-    return i, pos[i].astype(np.intp)
 
 
 def _top(rows: npt.NDArray[np.integer], scores: FloatArray, limit: int) -> npt.NDArray[np.intp]:

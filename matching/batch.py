@@ -44,7 +44,13 @@ from matching.features import (
     compute_features,
     query_vectors,
 )
-from matching.ranker import MatchingState, MatchQuery, ScoredMatch, UnknownOrganisation
+from matching.ranker import (
+    MatchingState,
+    MatchQuery,
+    ScoredMatch,
+    UnknownOrganisation,
+    bridges_of,
+)
 from matching.scoring import LinearScorer
 
 IntArray = npt.NDArray[np.int64]
@@ -291,9 +297,17 @@ def to_matches(
     """Stored or freshly batched rows as the ranker's :class:`ScoredMatch` list, explained the
     way ``rank_partners`` explains them (same reasons, same bridges)."""
     query_profile = state.catalog.get(org_id)
-    snapshot = state.snapshot()
+    bridges = (
+        bridges_of(
+            state.snapshot(), org_id, candidates, components[:, list(names).index("hop_distance")]
+        )
+        if explain_them and query_profile is not None and "hop_distance" in names
+        else [[] for _ in range(len(candidates))]
+    )
     matches: list[ScoredMatch] = []
-    for cand_id, score, row in zip(candidates.tolist(), scores.tolist(), components, strict=True):
+    for cand_id, score, row, bridged in zip(
+        candidates.tolist(), scores.tolist(), components, bridges, strict=True
+    ):
         cand = state.catalog.get(int(cand_id))
         if cand is None:
             continue
@@ -301,9 +315,7 @@ def to_matches(
         feats = {name: comps[name] for name in names if name not in SCORE_PARTS}
         reasons: list[str] = []
         if explain_them and query_profile is not None:
-            hops = int(feats.get("hop_distance", 4))
-            bridges = snapshot.bridges(org_id, cand.id, limit=2) if hops in (2, 3) else []
-            reasons = explain(query_profile, cand, feats, bridges=bridges, name_of=state.name_of)
+            reasons = explain(query_profile, cand, feats, bridges=bridged, name_of=state.name_of)
         matches.append(
             ScoredMatch(
                 organisation=cand,

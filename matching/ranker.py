@@ -243,8 +243,13 @@ def _finish(
         order = np.concatenate([picked, rest])
 
     graph_parts = [n for n in contributions if n not in _TEXT_FEATURES]
+    bridges = (
+        bridges_of(snapshot, query_profile.id, candidates[order], cols["hop_distance"][order])
+        if query.explain and query_profile is not None and "hop_distance" in cols
+        else [[] for _ in order]
+    )
     matches: list[ScoredMatch] = []
-    for i in order:
+    for i, bridged in zip(order, bridges, strict=True):
         cand_id = int(candidates[i])
         cand = state.catalog.get(cand_id)
         if cand is None:  # removed while we ranked
@@ -259,18 +264,8 @@ def _finish(
             "preference_bonus": float(bonus[i]),
         }
         reasons: list[str] = []
-        if query.explain:
-            hops = int(feats.get("hop_distance", 4))
-            bridges = (
-                snapshot.bridges(query_profile.id, cand_id, limit=2)
-                if query_profile is not None and hops in (2, 3)
-                else []
-            )
-            reasons = (
-                explain(query_profile, cand, feats, bridges=bridges, name_of=state.name_of)
-                if query_profile is not None
-                else []
-            )
+        if query.explain and query_profile is not None:
+            reasons = explain(query_profile, cand, feats, bridges=bridged, name_of=state.name_of)
         matches.append(
             ScoredMatch(
                 organisation=cand,
@@ -281,6 +276,19 @@ def _finish(
             )
         )
     return matches
+
+
+def bridges_of(
+    snapshot: GraphSnapshot, query_id: int, candidate_ids: np.ndarray, hops: np.ndarray
+) -> list[list[int]]:
+    """The two organisations that best explain each 2- or 3-hop candidate (none for others),
+    found in one pass for the whole page."""
+    bridged = np.flatnonzero((hops == 2) | (hops == 3))
+    out: list[list[int]] = [[] for _ in range(len(candidate_ids))]
+    found = snapshot.bridges_many(query_id, candidate_ids[bridged].tolist(), limit=2)
+    for slot, ids in zip(bridged.tolist(), found, strict=True):
+        out[slot] = ids
+    return out
 
 
 _TEXT_FEATURES = frozenset({"text_similarity", "offer_fit", "need_fit", "reciprocal_fit"})

@@ -219,6 +219,42 @@ class TestBridges:
         assert snap.bridges(0, 99) == []
         assert snap.bridges(0, 0) == []
 
+    def test_many_candidates_at_once_equal_the_definition(self) -> None:
+        rng = np.random.default_rng(7)
+        for _ in range(40):
+            n = int(rng.integers(6, 40))
+            src, dst = rng.integers(0, n, 3 * n), rng.integers(0, n, 3 * n)
+            weights = rng.random(3 * n) + 0.1
+            snap = GraphSnapshot.from_edges(range(n), src, dst, weights)
+            adj: dict[int, dict[int, float]] = {i: {} for i in range(n)}
+            for a, b, w in zip(src.tolist(), dst.tolist(), weights.tolist(), strict=True):
+                if a != b:
+                    adj[a][b] = adj[b][a] = adj[a].get(b, 0.0) + w
+            strength = {i: sum(adj[i].values()) for i in range(n)}
+            for q in range(0, n, 5):
+                candidates = [*range(n), 999]
+                got = snap.bridges_many(q, candidates, limit=2)
+                want = [_bridges_by_definition(adj, strength, q, c, 2) for c in candidates]
+                assert got == want
+
+
+def _bridges_by_definition(
+    adj: dict[int, dict[int, float]], strength: dict[int, float], q: int, c: int, limit: int
+) -> list[int]:
+    if c not in adj or c == q:
+        return []
+    common = {w: adj[q][w] * adj[c][w] / strength[w] for w in adj[q] if w in adj[c]}
+    if not common and c in adj[q]:
+        return []
+    if not common:
+        common = {
+            a: sum(adj[a][b] / strength[b] * adj[c][b] for b in adj[a] if b in adj[c])
+            * (adj[q][a] / strength[a])
+            for a in adj[q]
+        }
+    ranked = sorted((-score, w) for w, score in common.items() if score > 0)
+    return [w for _, w in ranked[:limit]]
+
 
 class TestHubs:
     def star(self, leaves: int) -> GraphSnapshot:
