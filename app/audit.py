@@ -116,7 +116,7 @@ class AuditMiddleware:
             subject_id=subject_id,
             tenant=tenant,
         )
-        await privacy.record(ctx.db, entry)
+        await privacy.append(ctx, entry)
 
     def _scrub(self, scope: Scope, raw: str) -> str:
         """A path no route matched: keep ids and the words routes use, blank everything else

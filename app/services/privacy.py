@@ -6,7 +6,14 @@ from __future__ import annotations
 import importlib
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -28,6 +35,7 @@ from app.services.organisations import delete_organisation_rows
 from app.services.people import load_managed_person, person_view
 from app.store import models as m
 from app.store.database import Database
+from app.store.grouping import GroupCommit
 from app.store.models import Base, utcnow
 from app.store.privacy_models import AuditEntry
 
@@ -99,9 +107,26 @@ def _audit_entries(
 
 
 async def record(db: Database, entry: AuditEntry) -> None:
-    """Append one entry in its own transaction (the middleware's writes)."""
+    """Append one entry in its own transaction (the command line's writes)."""
     async with db.write_lock, db.sessions() as session, session.begin():
         session.add(entry)
+
+
+async def append(ctx: ServiceContext, entry: AuditEntry) -> None:
+    """Append one entry of an API write, committed when this returns; the entries of
+    concurrent requests share one transaction (app/store/grouping.py)."""
+    await ctx.group_commit("audit.append", _appends).submit(entry)
+
+
+def _appends(ctx: ServiceContext) -> GroupCommit[AuditEntry, None, None]:
+    async def add(session: AsyncSession, entries: Sequence[AuditEntry]) -> list[None]:
+        session.add_all(entries)
+        return [None] * len(entries)
+
+    async def done(written: list[None]) -> list[None]:
+        return written
+
+    return GroupCommit(ctx.db, add, done)
 
 
 async def person_tenant(db: Database, person_id: int) -> str | None:

@@ -1,5 +1,6 @@
-"""Concurrent creates commit in groups (app/store/grouping.py): fewer transactions than
-requests, each request still all or none on its own, and Idempotency-Key requests alone."""
+"""Concurrent creates and audit entries commit in groups (app/store/grouping.py): fewer
+transactions than requests, each request still all or none on its own, and Idempotency-Key
+requests alone."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ async def test_concurrent_creates_share_transactions_and_each_reads_its_own(
     for c in created:  # matchable as soon as the response is there
         assert c["id"] in service.ctx.derived.state.catalog
     assert await count_orgs(client) == 24
+    # Their audit entries were appended in groups too, one entry per request.
+    audit = (await client.get("/v1/audit", params={"limit": 100})).json()
+    created_ids = {c["id"] for c in created}
+    assert {e["subject_id"] for e in audit["items"] if e["method"] == "POST"} == created_ids
+    assert service.ctx._groups["audit.append"].groups < 24
 
 
 async def test_a_conflicting_request_in_a_group_fails_alone(
