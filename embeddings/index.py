@@ -165,8 +165,13 @@ class VectorIndex:
         """
         unit_query = self._unit_query(query)
         with self._lock:
-            excluded = self._slots(_exclusion_ids(exclude))
-            excluded_slots = np.unique(excluded[excluded >= 0])
+            excluded_ids = _exclusion_ids(exclude)
+            excluded = self._slots(excluded_ids)
+            excluded_slots = excluded[excluded >= 0]
+            if len(excluded_ids) > 1 and not np.all(excluded_ids[1:] > excluded_ids[:-1]):
+                # Repeated ids would count twice below; ascending ones (a query's partners, as
+                # the ranker passes them) map to distinct slots already.
+                excluded_slots = np.unique(excluded_slots)
             k = min(k, len(self) - len(excluded_slots))
             if k <= 0:
                 return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)

@@ -184,7 +184,8 @@ def popular_candidates(by_degree: np.ndarray, k: int, exclude: np.ndarray) -> np
 
 def never_suggested(snapshot: GraphSnapshot, org_id: int) -> np.ndarray:
     """The organisation and its direct partners, ascending: what a default query excludes."""
-    return np.union1d(snapshot.direct_partners(org_id), [org_id]).astype(np.int64)
+    partners = snapshot.direct_partners(org_id)  # ascending, never org_id itself
+    return np.insert(partners, np.searchsorted(partners, org_id), org_id).astype(np.int64)
 
 
 def in_sorted(items: np.ndarray, sorted_values: np.ndarray) -> np.ndarray:

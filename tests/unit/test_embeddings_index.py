@@ -103,6 +103,10 @@ def test_search_never_returns_more_than_is_there(small_index: VectorIndex) -> No
 
     assert sorted(found.tolist()) == list(range(140, 150))
     assert len(VectorIndex(DIM).search(_random(1)[0], k=3)[0]) == 0
+    # Repeated and unordered exclusions count once.
+    repeated = np.array([*range(139, 99, -1), *range(100, 140)])
+    found, _ = small_index.search(_random(1)[0], k=500, exclude=repeated)
+    assert sorted(found.tolist()) == list(range(140, 150))
 
 
 def test_upsert_replaces_a_vector_and_remove_forgets_it(small_index: VectorIndex) -> None:
