@@ -34,6 +34,7 @@ from app.services.keys import count_api_keys, create_api_key
 from app.settings import Settings
 from app.store.database import Database
 from embeddings import Encoder
+from embeddings.encoder import usable_cpus
 from embeddings.kernels import warm_up as warm_up_vector_kernels
 from graph.kernels import warm_up as warm_up_graph_kernels
 
@@ -131,7 +132,7 @@ def create_app(settings: Settings | None = None, *, encoder: Encoder | None = No
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
         ExpensiveRoutes,
-        max_concurrent=settings.max_concurrent_matches,
+        max_concurrent=settings.max_concurrent_matches or usable_cpus(),
         max_queued=settings.max_queued_matches,
         timeout_s=settings.match_timeout_s,
     )
