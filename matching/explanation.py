@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 
 import numpy as np
 import pycountry
@@ -15,8 +16,12 @@ from matching.vocabulary import KIND_LABELS, SECTOR_LABELS
 FIT_THRESHOLD = 0.45
 SIMILAR_PROFILE_THRESHOLD = 0.5
 RELATED_PROFILE_THRESHOLD = 0.35
+# The ranker's ``offer_fit``/``need_fit`` are the same best cosines, summed in another order:
+# a pair is looked for only when its feature comes within this of the threshold.
+_FIT_ROUNDING = 1e-4
 
 
+@cache
 def country_name(code: str) -> str:
     """Common English name of an ISO alpha-2 code (the code itself if unknown).
 
@@ -50,13 +55,13 @@ def explain(
 ) -> list[str]:
     """Reasons, strongest first. ``bridges`` are the intermediaries on the shortest path."""
     reasons: list[str] = []
-    offer = best_item_pair(candidate.offer_vectors, query.seek_vectors)
+    offer = _fitting_pair(candidate.offer_vectors, query.seek_vectors, features.get("offer_fit"))
     if offer is not None and offer[2] >= FIT_THRESHOLD:
         reasons.append(
             f'Offers "{candidate.offers[offer[0]]}", which matches your need '
             f'"{query.seeks[offer[1]]}".'
         )
-    need = best_item_pair(candidate.seek_vectors, query.offer_vectors)
+    need = _fitting_pair(candidate.seek_vectors, query.offer_vectors, features.get("need_fit"))
     if need is not None and need[2] >= FIT_THRESHOLD:
         reasons.append(
             f'Seeks "{candidate.seeks[need[0]]}", which you offer ("{query.offers[need[1]]}").'
@@ -103,6 +108,16 @@ def explain(
     if not reasons:
         reasons.append(f"{_kind(candidate).capitalize()} you have not worked with yet.")
     return reasons
+
+
+def _fitting_pair(
+    left: np.ndarray | None, right: np.ndarray | None, fit: float | None
+) -> tuple[int, int, float] | None:
+    """:func:`best_item_pair`, skipped when the ranker's ``fit`` for it (its best cosine, if
+    known) is below the threshold: most candidates on a page quote no pair."""
+    if fit is not None and fit < FIT_THRESHOLD - _FIT_ROUNDING:
+        return None
+    return best_item_pair(left, right)
 
 
 def _kind(profile: OrgProfile) -> str:
