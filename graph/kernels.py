@@ -24,6 +24,7 @@ __all__ = [
     "hub_walk_table",
     "proximity_rows",
     "scratch",
+    "top_rows",
     "two_step_flow",
     "warm_up",
 ]
@@ -280,6 +281,61 @@ def _keep_best(
     return min(found + 1, limit)
 
 
+@njit(cache=True, nogil=True)
+def top_rows(
+    values: Any, rows: Any, limit: int, skip: Any
+) -> npt.NDArray[np.int64]:  # pragma: no cover - compiled
+    """Of ``rows`` (distinct graph rows), those not flagged in ``skip`` with the ``limit``
+    highest ``values[row]``, best first; ties go to the smaller row, so the answer is one list
+    whatever the order of ``rows``. One pass with a heap of ``limit`` whose root is the worst
+    row kept: most rows lose one comparison with it (a hub's query reaches tens of thousands
+    of rows, of which the graph candidates are the best 200).
+    """
+    heap = np.empty(min(limit, len(rows)), dtype=np.int64)
+    size = 0
+    for r in rows:
+        if skip[r]:
+            continue
+        if size < len(heap):
+            heap[size] = r  # sift up: the new row climbs while it is worse than its parent
+            at = size
+            size += 1
+            while at > 0:
+                parent = (at - 1) // 2
+                if not _worse(values, heap[at], heap[parent]):
+                    break
+                heap[at], heap[parent] = heap[parent], heap[at]
+                at = parent
+        elif size > 0 and _worse(values, heap[0], r):
+            heap[0] = r
+            _sift_down_rows(values, heap, 0, size)
+    out = np.empty(size, dtype=np.int64)
+    for end in range(size - 1, -1, -1):  # pop the worst into the last free place
+        out[end] = heap[0]
+        heap[0] = heap[end]
+        _sift_down_rows(values, heap, 0, end)
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _worse(values: Any, a: int, b: int) -> bool:  # pragma: no cover - compiled
+    """Whether row ``a`` ranks below row ``b``: a lower value, or the same and a larger row."""
+    return values[a] < values[b] or (values[a] == values[b] and a > b)
+
+
+@njit(cache=True, nogil=True)
+def _sift_down_rows(values: Any, heap: Any, at: int, size: int) -> None:  # pragma: no cover
+    while True:
+        worst = at
+        for child in (2 * at + 1, 2 * at + 2):
+            if child < size and _worse(values, heap[child], heap[worst]):
+                worst = child
+        if worst == at:
+            return
+        heap[at], heap[worst] = heap[worst], heap[at]
+        at = worst
+
+
 _scratch = threading.local()
 
 
@@ -298,5 +354,6 @@ def warm_up() -> None:
     the first request does not pay for it (a few seconds without a cache)."""
     from graph.proximity import GraphSnapshot
 
-    snap = GraphSnapshot.from_edges([1, 2, 3], [1, 2], [2, 3], [1.0, 1.0])
+    snap = GraphSnapshot.from_edges([1, 2, 3, 4], [1, 2, 3], [2, 3, 4], [1.0, 1.0, 1.0])
     snap.proximity(1, [3])
+    snap.expand(1, 3)  # distance 2, then 3

@@ -16,6 +16,7 @@ from graph.kernels import (
     hub_walk_table,
     proximity_rows,
     scratch,
+    top_rows,
     two_step_flow,
 )
 
@@ -352,23 +353,26 @@ class GraphSnapshot:
             return empty
         q_partners = self._neighbourhood(q)[0]
         flow2, reached = self.resource_flow(q)
-        mine = np.zeros(len(self.node_ids), dtype=np.bool_)
-        mine[q_partners] = True
-        mine[q] = True
-        two = reached[~mine[reached]]
-        picked = _top(two, flow2[two], limit)  # ties by row: the order of `two` does not matter
+        skip = scratch(len(self.node_ids))[1]  # zero between calls
+        skip[q_partners] = 1
+        skip[q] = 1
+        try:
+            picked = top_rows(flow2, reached, limit, skip)
+        finally:
+            skip[q_partners] = 0
+            skip[q] = 0
         if len(picked) == limit:
             return self.node_ids[picked], flow2[picked]
-        # A distance-3 node's partners are all 2 or more hops away, so its flow comes from the
-        # distance-2 nodes alone; this sweep only runs when there are fewer than `limit` of them
-        # (summed in row order, so the result does not depend on the order the flow found them).
-        two = np.sort(two)
+        # Fewer than `limit` nodes are 2 hops away, so `picked` holds them all. A distance-3
+        # node's partners are all 2 or more hops away, so its flow comes from the distance-2
+        # nodes alone (summed in row order, so the result does not depend on the order the
+        # flow found them).
+        two = np.sort(picked)
         flow3 = self._step(two, flow2[two] * self._inv_strength[two])
         flow3[q] = 0.0
         flow3[q_partners] = 0.0
         flow3[two] = 0.0
-        three = np.flatnonzero(flow3 > 0)
-        more = _top(three, flow3[three], limit - len(picked))
+        more = top_rows(flow3, np.flatnonzero(flow3 > 0), limit - len(picked), skip)
         rows = np.concatenate((picked, more))
         return self.node_ids[rows], np.concatenate((flow2[picked], flow3[more]))
 
@@ -459,18 +463,6 @@ def _positions(sorted_ids: IntArray, ids: IntArray) -> IntArray:
 def _frozen(array: _ArrayT) -> _ArrayT:
     array.flags.writeable = False
     return array
-
-
-def _top(rows: npt.NDArray[np.integer], scores: FloatArray, limit: int) -> npt.NDArray[np.intp]:
-    """``rows`` with the ``limit`` highest scores, best first; ties go to the smaller row."""
-    picked = np.asarray(rows, dtype=np.intp)
-    if len(picked) > limit:
-        # Keep every row tied with the cut-off score so the tie-break below is exact.
-        cutoff = np.partition(scores, len(scores) - limit)[len(scores) - limit]
-        keep = scores >= cutoff
-        picked, scores = picked[keep], scores[keep]
-    order = np.lexsort((picked, -scores))[:limit]
-    return picked[order]
 
 
 def _sum_by(slots: npt.NDArray[np.integer], values: FloatArray, size: int) -> FloatArray:

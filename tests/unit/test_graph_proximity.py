@@ -18,6 +18,7 @@ from graph import (
     GraphSnapshot,
     ProximityFeatures,
 )
+from graph.kernels import top_rows
 
 
 def diamond() -> GraphSnapshot:
@@ -191,6 +192,21 @@ class TestExpand:
 
         assert ids.tolist() == [3]
         assert len(scores) == 1
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_top_rows_is_a_sort_by_value_then_row(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        values = rng.integers(0, 6, 400).astype(np.float64)  # many ties
+        rows = rng.permutation(400)[:300].astype(np.int64)
+        skip = (rng.random(400) < 0.2).astype(np.uint8)
+        kept = rows[skip[rows] == 0]
+        by_value_then_row = kept[np.lexsort((kept, -values[kept]))]
+
+        for limit in (1, 7, 50, len(kept), len(kept) + 5):
+            assert top_rows(values, rows, limit, skip).tolist() == (
+                by_value_then_row[:limit].tolist()
+            )
+        assert top_rows(values, rows[:0], 5, skip).tolist() == []
 
     def test_unknown_isolated_or_zero_limit_is_empty(self) -> None:
         snap = diamond()
