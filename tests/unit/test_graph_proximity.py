@@ -458,3 +458,32 @@ class TestHubWalkTable:
             np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
             shortcut_used += int(plain.degree[q] * 3 <= plain.degree[0])
         assert shortcut_used > 10
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_a_hub_query_reads_its_flow_from_the_table(
+        self, seed: int, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import graph.proximity as proximity
+
+        edges = self.graph(seed)
+        monkeypatch.setattr(proximity, "HUB_COUNT", 0)
+        plain = GraphSnapshot.from_edges(*edges)
+        monkeypatch.setattr(proximity, "HUB_COUNT", 3)
+        monkeypatch.setattr(proximity, "HUB_MIN_DEGREE", 20)
+        with_hubs = GraphSnapshot.from_edges(*edges)
+        everyone = np.arange(80)
+        for hub in (0, 1, 2):
+            assert with_hubs._hub_slot[hub] >= 0 and plain._hub_slot[hub] < 0
+            swept, swept_reached = plain.resource_flow(hub)
+            read, read_reached = with_hubs.resource_flow(hub)
+            np.testing.assert_array_equal(read, swept)  # the same sums, to the last bit
+            np.testing.assert_array_equal(np.sort(read_reached), np.sort(swept_reached))
+            for limit in (5, 60):
+                for got, expected in zip(
+                    with_hubs.expand(hub, limit), plain.expand(hub, limit), strict=True
+                ):
+                    np.testing.assert_array_equal(got, expected)
+            np.testing.assert_array_equal(
+                with_hubs.proximity(hub, everyone).as_matrix(),
+                plain.proximity(hub, everyone).as_matrix(),
+            )
