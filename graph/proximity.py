@@ -35,6 +35,7 @@ HUB_MIN_DEGREE: Final = 64
 """At most ``HUB_COUNT`` organisations with at least ``HUB_MIN_DEGREE`` partners get their
 three-step walks from a table (``GraphSnapshot.hub_walk_table``: n x 128 floats, 102 MB at 100k
 organisations): they are in almost every query's candidates, and their rows are the longest.
+When one of them is the query, its two-step flow is its column of the same table.
 128 covers the ranker's ``POPULAR_CANDIDATES`` (the 100 best-connected) with room for a
 query's own hub partners, which it skips. Rows swept per query at 100k (scripts.bench_rerank
 data, 200 queries): 109k entries with 64 hubs, 50k with 128; the proximity features of a
