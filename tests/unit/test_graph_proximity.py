@@ -437,8 +437,10 @@ class TestHubWalkTable:
             weight.append(rng.choice([0.5, 1.0, 3.0]))
         return nodes, src, dst, weight
 
-    @pytest.mark.parametrize("seed", range(4))
-    def test_table_and_row_sweep_agree(self, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    def snapshots(
+        self, seed: int, monkeypatch: pytest.MonkeyPatch
+    ) -> tuple[GraphSnapshot, GraphSnapshot]:
+        """The graph of ``seed`` without hub table, and with organisations 0, 1 and 2 in it."""
         import graph.proximity as proximity
 
         edges = self.graph(seed)
@@ -446,7 +448,11 @@ class TestHubWalkTable:
         plain = GraphSnapshot.from_edges(*edges)
         monkeypatch.setattr(proximity, "HUB_COUNT", 3)
         monkeypatch.setattr(proximity, "HUB_MIN_DEGREE", 20)
-        with_hubs = GraphSnapshot.from_edges(*edges)
+        return plain, GraphSnapshot.from_edges(*edges)
+
+    @pytest.mark.parametrize("seed", range(4))
+    def test_table_and_row_sweep_agree(self, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+        plain, with_hubs = self.snapshots(seed, monkeypatch)
         assert with_hubs.hub_walk_table().shape == (80, 3)
         assert plain.hub_walk_table().shape == (80, 0)
 
@@ -463,14 +469,7 @@ class TestHubWalkTable:
     def test_a_hub_query_reads_its_flow_from_the_table(
         self, seed: int, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        import graph.proximity as proximity
-
-        edges = self.graph(seed)
-        monkeypatch.setattr(proximity, "HUB_COUNT", 0)
-        plain = GraphSnapshot.from_edges(*edges)
-        monkeypatch.setattr(proximity, "HUB_COUNT", 3)
-        monkeypatch.setattr(proximity, "HUB_MIN_DEGREE", 20)
-        with_hubs = GraphSnapshot.from_edges(*edges)
+        plain, with_hubs = self.snapshots(seed, monkeypatch)
         everyone = np.arange(80)
         for hub in (0, 1, 2):
             assert with_hubs._hub_slot[hub] >= 0 and plain._hub_slot[hub] < 0
