@@ -408,7 +408,7 @@ class GraphSnapshot:
         slot = int(self._hub_slot[q])
         if slot >= 0:
             flow = np.ascontiguousarray(self.hub_walk_table()[:, slot])
-            reached = np.flatnonzero(flow).astype(np.int64)  # weights > 0: reached = flow > 0
+            reached = np.flatnonzero(flow).astype(np.int64, copy=False)  # weights > 0: flow > 0
         else:
             flow, reached = two_step_flow(
                 self._indptr, self._indices, self._weights, self._inv_strength, q
