@@ -233,6 +233,26 @@ def test_ivf_layout_supports_upsert_remove_and_exclude() -> None:
     assert 6 not in index.search(vectors[6], k=50)[0].tolist()
 
 
+def test_ivf_search_skips_exactly_the_excluded_ids() -> None:
+    # What the probed lists hold, best first, minus the excluded: the same as fetching more
+    # without exclusions and dropping them. The excluded include the nearest (they would win)
+    # and the last slots (the bitmap's last byte).
+    ids = np.arange(3000, dtype=np.int64) + 500
+    vectors = _clustered(3000, 32)
+    index = VectorIndex(32, exact_threshold=1000)
+    index.build(ids, vectors)
+    assert index.kind == "ivf"
+    for seed in range(5):
+        query = _clustered(1, 32, seed=100 + seed)[0]
+        nearest, _ = index.search(query, k=40)
+        excluded = np.unique(np.concatenate([nearest[::2], ids[-9:], [10**9]]))
+        found, scores = index.search(query, k=20, exclude=excluded)
+        wider, wider_scores = index.search(query, k=20 + len(excluded))
+        keep = ~np.isin(wider, excluded)
+        assert found.tolist() == wider[keep][:20].tolist()
+        np.testing.assert_array_equal(scores, wider_scores[keep][:20])
+
+
 def test_filling_by_upserts_asks_for_a_rebuild_that_switches_layout() -> None:
     index = VectorIndex(32, exact_threshold=1000)
     vectors = _clustered(2500, 32)
