@@ -196,13 +196,13 @@ class VectorIndex:
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
         assert self._ivf is not None
         params = None
-        bitmap = None
         if len(excluded_slots):
             # Skipped while scanning the lists (one bit test per scanned vector), so a hub's
             # thousands of partners are not thousands of extra results to fetch and drop. A
             # bitmap over the slots (12.5 kB at 100k) is quicker to build and to test than
             # faiss's hash set (IDSelectorBatch): 0.28 -> 0.17 ms per search for a hub
-            # excluding ~740.
+            # excluding ~740. faiss reads ``bitmap`` through a raw pointer; the local keeps it
+            # alive until this method returns.
             marked = np.zeros(self._used, dtype=np.bool_)
             marked[excluded_slots] = True
             bitmap = np.packbits(marked, bitorder="little")
@@ -212,7 +212,6 @@ class VectorIndex:
             params = faiss.SearchParametersIVF()
             params.sel, params.nprobe = selector, self._ivf.nprobe
         scores, slots = self._ivf.search(query[None, :], k, params=params)
-        del bitmap  # faiss read it through a raw pointer: kept alive until here
         keep = slots[0] >= 0  # faiss pads with -1 when the probed lists hold fewer than k
         return slots[0][keep], scores[0][keep]
 
