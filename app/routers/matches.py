@@ -98,6 +98,13 @@ async def get_matches(
     include_existing: Annotated[
         bool, Query(description="Also suggest organisations it already worked with.")
     ] = False,
+    live: Annotated[
+        bool,
+        Query(
+            description="Rank now, even when the nightly run's list is fresh: it then also "
+            "weighs organisations added or changed since the run."
+        ),
+    ] = False,
 ) -> dict[str, Any]:
     """Who should this organisation meet that it does not know yet?
 
@@ -109,7 +116,10 @@ async def get_matches(
 
     With the default options, the list comes from the latest nightly re-ranking run when
     that run is still fresh for this organisation (`source: "batch"`, with `run_id` and
-    `computed_at`); otherwise it is ranked now (`source: "live"`).
+    `computed_at`); otherwise it is ranked now (`source: "live"`). Fresh means that neither
+    this organisation (its profile, texts and links) nor anyone on its list changed since the
+    run. Organisations added or changed since then that are not on the list show up after the
+    next run, or now with `live=true` (any other non-default option also ranks live).
     """
     query = MatchQuery(
         limit=limit,
@@ -128,7 +138,7 @@ async def get_matches(
     # The nightly run's list when it is fresh for this organisation (default query only).
     served = (
         await rerank_service.serve_from_latest(ctx, org_id, limit)
-        if rerank_service.is_servable(query)
+        if not live and rerank_service.is_servable(query)
         else None
     )
     if served is not None:

@@ -133,9 +133,30 @@ async def test_a_run_publishes_every_list_and_matches_serve_it_while_fresh(
     assert batch.is_prefix(12, 12)
 
     # Options the run did not use, or more partners than it kept, are ranked live.
-    for params in ({"diversity": 0.9}, {"country": "SE"}, {"limit": 13}):
+    for params in ({"diversity": 0.9}, {"country": "SE"}, {"limit": 13}, {"live": True}):
         body = (await client.get(f"/v1/organisations/{ids[0]}/matches", params=params)).json()
         assert body["source"] == "live" and body["run_id"] is None
+
+
+async def test_a_newcomer_waits_for_the_next_run_unless_live_ranking_is_asked_for(
+    service: Service, client: httpx.AsyncClient
+) -> None:
+    # Fresh means nothing the list was ranked from changed: an organisation added since the
+    # run is not on it, so the list is still served; live=true ranks now and finds it.
+    ids = await make_network(client)
+    report = await run_rerank(service.ctx, RunOptions(top_k=12))
+    newcomer = await create_org(
+        client, "Newcomer", country="IT", sectors=["diagnostics"], offers=[NEEDS[1]]
+    )
+    url = f"/v1/organisations/{ids[0]}/matches?limit=12"
+
+    served = (await client.get(url)).json()
+    live = (await client.get(url, params={"live": "true"})).json()
+
+    assert served["source"] == "batch" and served["run_id"] == report.run_id
+    assert newcomer["id"] not in [m["organisation"]["id"] for m in served["items"]]
+    assert live["source"] == "live" and live["run_id"] is None
+    assert newcomer["id"] in [m["organisation"]["id"] for m in live["items"]]
 
 
 async def test_the_published_run_pointer_is_read_again_after_its_trust_period(
