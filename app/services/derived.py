@@ -19,7 +19,7 @@ from typing import Any, Final, TypeVar
 import anyio.to_thread
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import func, select
+from sqlalchemy import String, cast, func, literal_column, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.services.changes import KEEP_FOR, Changes, prune_changes, read_changes
@@ -733,29 +733,29 @@ def _graph_from_columns(
 
 
 async def load_organisations(db: Database, ids: list[int] | None = None) -> list[dict[str, Any]]:
-    """Organisations as plain dicts (with sectors, clusters, external ids), ordered by id."""
+    """Organisations as plain dicts (with sectors, clusters, external ids), ordered by id.
+
+    Two queries: the organisation rows, and their sectors, clusters and external ids in one
+    ``UNION ALL``. Each query costs a few round trips to the driver's thread, and those are
+    most of what reading one organisation costs (4 queries: 3.5-4.4 ms at 10k organisations).
+    """
     org_t = m.Organisation.__table__
+    children = _children_query(ids)
     async with db.read() as session:
         query = select(org_t).order_by(org_t.c.id)
         if ids is not None:
             query = query.where(org_t.c.id.in_(ids))
         rows = (await session.execute(query)).mappings().all()
-        sectors = defaultdict(list)
-        clusters = defaultdict(list)
+        sectors: dict[int, list[str]] = defaultdict(list)
+        clusters: dict[int, list[str]] = defaultdict(list)
         external: dict[int, dict[str, str]] = defaultdict(dict)
-        sector_q = select(m.OrganisationSector.__table__).order_by("organisation_id", "position")
-        cluster_q = select(m.OrganisationCluster.__table__).order_by("organisation_id", "position")
-        ext_q = select(m.ExternalId.__table__)
-        if ids is not None:
-            sector_q = sector_q.where(m.OrganisationSector.organisation_id.in_(ids))
-            cluster_q = cluster_q.where(m.OrganisationCluster.organisation_id.in_(ids))
-            ext_q = ext_q.where(m.ExternalId.organisation_id.in_(ids))
-        for r in (await session.execute(sector_q)).all():
-            sectors[r.organisation_id].append(r.sector)
-        for r in (await session.execute(cluster_q)).all():
-            clusters[r.organisation_id].append(r.cluster)
-        for r in (await session.execute(ext_q)).all():
-            external[r.organisation_id][r.scheme] = r.value
+        for org_id, kind, _position, value, scheme in (await session.execute(children)).all():
+            if kind == "sector":
+                sectors[org_id].append(value)
+            elif kind == "cluster":
+                clusters[org_id].append(value)
+            else:
+                external[org_id][scheme] = value
     out = []
     for row in rows:
         org = dict(row)
@@ -764,6 +764,43 @@ async def load_organisations(db: Database, ids: list[int] | None = None) -> list
         org["external_ids"] = external.get(org["id"], {})
         out.append(org)
     return out
+
+
+def _children_query(ids: list[int] | None) -> Any:
+    """(organisation id, kind, position, value, scheme) of every sector, cluster and external
+    id of ``ids`` (all when None); sectors and clusters in their stored order."""
+    sector_t = m.OrganisationSector.__table__
+    cluster_t = m.OrganisationCluster.__table__
+    ext_t = m.ExternalId.__table__
+    parts = [
+        select(
+            sector_t.c.organisation_id,
+            literal_column("'sector'").label("kind"),
+            sector_t.c.position,
+            sector_t.c.sector.label("value"),
+            cast(null(), String).label("scheme"),
+        ),
+        select(
+            cluster_t.c.organisation_id,
+            literal_column("'cluster'"),
+            cluster_t.c.position,
+            cluster_t.c.cluster,
+            cast(null(), String),
+        ),
+        select(
+            ext_t.c.organisation_id,
+            literal_column("'external'"),
+            literal_column("0"),
+            ext_t.c.value,
+            ext_t.c.scheme,
+        ),
+    ]
+    if ids is not None:
+        parts = [part.where(part.selected_columns[0].in_(ids)) for part in parts]
+    union = union_all(*parts).subquery()
+    return select(union).order_by(
+        union.c.organisation_id, union.c.kind, union.c.position, union.c.scheme
+    )
 
 
 async def load_vectors(
