@@ -58,10 +58,10 @@ def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     return dependency
 
 
-def public() -> Callable[[Request], None]:
+def public() -> Callable[[Request], Awaitable[None]]:
     """Marks a route as deliberately open (health, vocabulary)."""
 
-    def dependency(request: Request) -> None:
+    async def dependency(request: Request) -> None:  # async: see get_context
         return None
 
     dependency.__multihelix_public__ = True  # type: ignore[attr-defined]
