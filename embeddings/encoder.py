@@ -32,7 +32,7 @@ MINILM_MAX_TOKENS: Final = 256
 # the next call. scripts/bench_embeddings.py on 2 cores, 40-120 word profiles: 32 long texts per
 # call was best or level with 64, and 128 clearly worse (one thread: 60 vs 72 vs 91 CPU-ms per
 # text). Mixed profile and offer/seek texts in fixed calls of 32, as before length grouping: 61
-# texts/s; see docs/operations.md for the grouped figures.
+# texts/s; see docs/measurements.md, "Ingest through the API", for the grouped figures.
 DEFAULT_BATCH_SIZE: Final = 32
 CHARS_PER_TEXT: Final = 400
 MAX_CHUNK: Final = 256
@@ -73,7 +73,7 @@ class SentenceTransformerEncoder:
     proceed side by side. One call split across torch's threads instead waits, at every
     operation, for the slowest thread; any other work on the machine (the service's requests)
     stalls both. On 2 cores, 30% of one core of unrelated work cost torch's two threads 26% of
-    their throughput and two lanes 12% (docs/operations.md, Ingest).
+    their throughput and two lanes 12% (docs/measurements.md, "Ingest through the API").
     ``torch.set_num_threads(1)`` is set for the process when there is more than one lane.
     """
 

@@ -849,7 +849,8 @@ class LocalEngine(Engine):
     one process would share one interpreter lock, which the Python between the compiled
     parts holds about half the time, so they level off below two cores' worth whatever the
     machine (100k organisations, 2 cores: threads 436 organisations/s, two processes 552; see
-    docs/rerank.md). Each worker runs its matrix products and faiss searches on one thread.
+    docs/measurements.md, "Eighth session (2026-11-22): threads and processes"). Each worker
+    runs its matrix products and faiss searches on one thread.
 
     Forking needs ``fork`` (Linux); elsewhere the chunks run in threads of this process.
     Results come in completion order.
