@@ -37,7 +37,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         uvicorn.run(create_app(), host=host, port=port, log_level="info")
         return
     asyncio.run(prepare_store(Settings()))
-    config = _TcpConfig(
+    config = uvicorn.Config(
         "app.main:create_app",
         factory=True,
         host=host,
@@ -46,7 +46,7 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         log_level="info",
         timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
     )
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    Workers(config).run()
 
 
 async def prepare_store(settings: Settings) -> None:
@@ -69,17 +69,88 @@ async def _has_no_organisations(db: Database) -> bool:
         return await session.scalar(select(m.Organisation.id).limit(1)) is None
 
 
-class _TcpConfig(uvicorn.Config):
-    """Binds the shared listening socket as a TCP socket (``proto`` IPPROTO_TCP).
+class Workers(Multiprocess):
+    """uvicorn's worker supervisor, with a listening socket of its own for every worker.
 
-    uvicorn binds it with ``proto`` 0, and asyncio turns Nagle's algorithm off
+    uvicorn binds one socket and shares it: a worker woken by new connections accepts every
+    one waiting (uvloop's accept loop), so one worker could take all 16 connections of a
+    load test while the other idled (171 req/s against 330-370 when they were spread; see
+    docs/operations.md). Here every worker gets its own socket, bound to the same port with
+    ``SO_REUSEPORT``, and the kernel spreads new connections over the listening ones by a
+    hash of each connection's addresses.
+
+    - A worker listens only once the app has started (uvicorn creates its server after the
+      lifespan start-up), so a worker still loading the store gets no connections.
+    - The parent closes its copy of a socket once the worker holding it has started, so a
+      socket lives only as long as its worker: when a worker dies, new connections go to
+      the others until its replacement listens.
+
+    uvicorn's supervisor reads ``sockets`` once for every worker it starts (at start-up, on
+    a restart, on SIGHUP and SIGTTIN), and nowhere else: each read binds a new socket.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        self._address = _listen_address(config.host, config.port)
+        self._handed_out: list[socket.socket] = []
+        super().__init__(config, sockets=[])
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        sock = reuse_port_socket(*self._address)
+        # Port 0 picks a free port once; every later socket joins that one.
+        self._address = (self._address[0], self._address[1], sock.getsockname()[1])
+        self._handed_out.append(sock)
+        return [sock]
+
+    @sockets.setter
+    def sockets(self, _ignored: list[socket.socket]) -> None:
+        """``Multiprocess.__init__`` stores the shared sockets it was given; there are none."""
+
+    def _close_handed_out(self) -> None:
+        # A started worker holds its own descriptor (the spawn start passes it to the child
+        # before ``start`` returns).
+        for sock in self._handed_out:
+            sock.close()
+        self._handed_out.clear()
+
+    def init_processes(self) -> None:
+        super().init_processes()
+        self._close_handed_out()
+
+    def keep_subprocess_alive(self) -> None:
+        super().keep_subprocess_alive()
+        self._close_handed_out()
+
+    def restart_all(self) -> None:
+        try:
+            super().restart_all()
+        finally:
+            self._close_handed_out()
+
+    def handle_ttin(self) -> None:
+        super().handle_ttin()
+        self._close_handed_out()
+
+
+def _listen_address(host: str, port: int) -> tuple[socket.AddressFamily, str, int]:
+    """As uvicorn picks it: IPv6 for a host with a colon, else IPv4."""
+    return (socket.AF_INET6 if ":" in host else socket.AF_INET), host, port
+
+
+def reuse_port_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` with ``SO_REUSEPORT``, not yet listening.
+
+    It is created with ``proto`` IPPROTO_TCP: asyncio turns Nagle's algorithm off
     (TCP_NODELAY) only on connections of a socket whose ``proto`` says TCP. Without it, a
     response written in two parts waits for the client's delayed ACK: ~40 ms on Linux.
     """
-
-    def bind_socket(self) -> socket.socket:
-        sock = super().bind_socket()
-        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
-            # Re-wrapping the same descriptor reads its protocol from the kernel (SO_PROTOCOL).
-            sock = socket.socket(fileno=sock.detach())
-        return sock
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.set_inheritable(True)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

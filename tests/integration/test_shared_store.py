@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
 import socket
 import time
 from collections import Counter
@@ -18,7 +20,7 @@ from app.main import DEMO_DATA, create_app
 from app.services.changes import KEEP_FOR, last_seq, record_changes
 from app.services.derived import DerivedState
 from app.services.importer import read_json
-from app.serving import _TcpConfig
+from app.serving import reuse_port_socket
 from app.store import models as m
 from app.store.database import Database
 from embeddings import Encoder
@@ -181,21 +183,44 @@ async def test_a_process_that_lost_the_feed_reads_the_store_again_and_freezes_it
         assert not any(obj is profile for obj in gc.get_objects())
 
 
-def test_worker_sockets_turn_nagle_off() -> None:
-    """With several workers, uvicorn binds the listening socket itself; ours says TCP, so
-    asyncio sets TCP_NODELAY on every accepted connection (no 40 ms delayed-ACK stalls)."""
-    config = _TcpConfig("app.main:create_app", factory=True, host="127.0.0.1", port=0, workers=2)
-    listener = config.bind_socket()
+def test_worker_sockets_share_the_port_and_the_kernel_spreads_connections() -> None:
+    """Each worker's socket is bound to the one port with SO_REUSEPORT; the kernel spreads new
+    connections over every listening one, and they say TCP, so asyncio sets TCP_NODELAY on
+    every accepted connection (no 40 ms delayed-ACK stalls)."""
+    first = reuse_port_socket(socket.AF_INET, "127.0.0.1", 0)
+    port = first.getsockname()[1]
+    second = reuse_port_socket(socket.AF_INET, "127.0.0.1", port)
+    clients: list[socket.socket] = []
     try:
-        assert listener.proto == socket.IPPROTO_TCP
-        listener.listen()  # the server does this when it starts
-        port = listener.getsockname()[1]
-        with socket.create_connection(("127.0.0.1", port)) as _client:
-            accepted, _ = listener.accept()
-            with accepted:
-                assert accepted.proto == socket.IPPROTO_TCP
+        assert first.proto == second.proto == socket.IPPROTO_TCP
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as refused:
+            pass  # a bound socket that is not listening gets no connections
+    except ConnectionRefusedError:
+        pass
+    else:
+        raise AssertionError(f"{refused} connected before any worker listened")
+    try:
+        for listener in (first, second):
+            listener.listen()  # a worker does this once its app has started
+            listener.setblocking(False)
+        clients = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        accepted = {id(first): 0, id(second): 0}
+        deadline = time.monotonic() + 10
+        while sum(accepted.values()) < len(clients):
+            assert time.monotonic() < deadline, accepted
+            for listener in (first, second):
+                try:
+                    connection, _ = listener.accept()
+                except BlockingIOError:
+                    continue
+                with connection:
+                    assert connection.proto == socket.IPPROTO_TCP
+                accepted[id(listener)] += 1
+        # All 64 on one socket would happen with probability 2 ** -63.
+        assert min(accepted.values()) > 0, accepted
     finally:
-        listener.close()
+        for sock in (*clients, first, second):
+            sock.close()
 
 
 def test_serve_with_two_workers_answers_from_both_and_they_agree(tmp_path: Path) -> None:
@@ -237,6 +262,24 @@ def test_serve_with_two_workers_answers_from_both_and_they_agree(tmp_path: Path)
                     assert found.status_code == 200, found.text
             answers[health["process"]["pid"]] += 1
         assert server.process is not None and server.process.pid not in answers
+
+        # A worker killed: its socket closes with it, so every new connection goes to the
+        # other while the supervisor starts a replacement, which then takes its share.
+        killed = next(iter(answers))
+        os.kill(killed, signal.SIGKILL)
+        time.sleep(0.5)
+        for _ in range(10):
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+                health = http.get("/health").json()
+            assert health["process"]["pid"] != killed
+        survivors: set[int] = set()
+        deadline = time.monotonic() + 120
+        while len(survivors) < 2:
+            assert time.monotonic() < deadline, f"no replacement answered: {survivors}"
+            with httpx.Client(base_url=server.base_url, headers=headers, timeout=10) as http:
+                survivors.add(http.get("/health").json()["process"]["pid"])
+            time.sleep(0.05)
+        assert killed not in survivors
     assert (tmp_path / "server.log").read_text().count("demo data loaded") == 1
 
 
