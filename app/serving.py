@@ -74,10 +74,10 @@ class Workers(Multiprocess):
 
     uvicorn binds one socket and shares it: a worker woken by new connections accepts every
     one waiting (uvloop's accept loop), so one worker could take all 16 connections of a
-    load test while the other idled (171 req/s against 330-370 when they were spread; see
+    load test while the other idled (169-176 req/s against 320-360 when they were spread;
     docs/operations.md). Here every worker gets its own socket, bound to the same port with
-    ``SO_REUSEPORT``, and the kernel spreads new connections over the listening ones by a
-    hash of each connection's addresses.
+    ``SO_REUSEPORT``, and Linux spreads new connections over the listening ones by a hash of
+    each connection's addresses (macOS and the BSDs would give them all to one).
 
     - A worker listens only once the app has started (uvicorn creates its server after the
       lifespan start-up), so a worker still loading the store gets no connections.
