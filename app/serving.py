@@ -90,15 +90,14 @@ class Workers(Multiprocess):
     """
 
     def __init__(self, config: uvicorn.Config) -> None:
-        self._address = _listen_address(config.host, config.port)
+        self._host, self._port = config.host, config.port
         self._handed_out: list[socket.socket] = []
         super().__init__(config, sockets=[])
 
     @property
     def sockets(self) -> list[socket.socket]:
-        sock = reuse_port_socket(*self._address)
-        # Port 0 picks a free port once; every later socket joins that one.
-        self._address = (self._address[0], self._address[1], sock.getsockname()[1])
+        sock = reuse_port_socket(self._host, self._port)
+        self._port = sock.getsockname()[1]  # port 0 picks a free port once; the rest join it
         self._handed_out.append(sock)
         return [sock]
 
@@ -132,18 +131,15 @@ class Workers(Multiprocess):
         self._close_handed_out()
 
 
-def _listen_address(host: str, port: int) -> tuple[socket.AddressFamily, str, int]:
-    """As uvicorn picks it: IPv6 for a host with a colon, else IPv4."""
-    return (socket.AF_INET6 if ":" in host else socket.AF_INET), host, port
-
-
-def reuse_port_socket(family: socket.AddressFamily, host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``(host, port)`` with ``SO_REUSEPORT``, not yet listening.
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``(host, port)`` with ``SO_REUSEPORT``, not yet listening: IPv6
+    for a host with a colon, else IPv4 (as uvicorn picks).
 
     It is created with ``proto`` IPPROTO_TCP: asyncio turns Nagle's algorithm off
     (TCP_NODELAY) only on connections of a socket whose ``proto`` says TCP. Without it, a
     response written in two parts waits for the client's delayed ACK: ~40 ms on Linux.
     """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -188,9 +188,9 @@ def test_worker_sockets_share_the_port_and_the_kernel_spreads_connections() -> N
     """Each worker's socket is bound to the one port with SO_REUSEPORT; the kernel spreads new
     connections over every listening one, and they say TCP, so asyncio sets TCP_NODELAY on
     every accepted connection (no 40 ms delayed-ACK stalls)."""
-    first = reuse_port_socket(socket.AF_INET, "127.0.0.1", 0)
+    first = reuse_port_socket("127.0.0.1", 0)
     port = first.getsockname()[1]
-    second = reuse_port_socket(socket.AF_INET, "127.0.0.1", port)
+    second = reuse_port_socket("127.0.0.1", port)
     listeners = (first, second)
     clients: list[socket.socket] = []
     try:
