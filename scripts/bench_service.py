@@ -1049,7 +1049,13 @@ def rank_in_process(state: Any, workdir: Path) -> dict[str, Any]:
     by_degree = sorted(org_ids, key=lambda i: -degree[i])
     hubs_pool = by_degree[: max(1, round(HUB_FRACTION * len(org_ids)))]
     typical = rng.sample(org_ids, min(TYPICAL_QUERIES, len(org_ids)))
-    hubs = [hubs_pool[i % len(hubs_pool)] for i in range(HUB_QUERIES)]
+    # Drawn over the whole top 1% (the 200 best-connected alone were measured until the
+    # twenty-first session); a pool smaller than the draw is cycled through.
+    hubs = (
+        rng.sample(hubs_pool, HUB_QUERIES)
+        if len(hubs_pool) >= HUB_QUERIES
+        else [hubs_pool[i % len(hubs_pool)] for i in range(HUB_QUERIES)]
+    )
     rng.shuffle(hubs)
     query = MatchQuery()
 
