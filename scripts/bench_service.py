@@ -1049,8 +1049,8 @@ def rank_in_process(state: Any, workdir: Path) -> dict[str, Any]:
     by_degree = sorted(org_ids, key=lambda i: -degree[i])
     hubs_pool = by_degree[: max(1, round(HUB_FRACTION * len(org_ids)))]
     typical = rng.sample(org_ids, min(TYPICAL_QUERIES, len(org_ids)))
-    # Drawn over the whole top 1% (the 200 best-connected alone were measured until the
-    # twenty-first session); a pool smaller than the draw is cycled through.
+    # Drawn over the whole top 1%, not its best-connected end; a pool smaller than the draw
+    # is cycled through.
     hubs = (
         rng.sample(hubs_pool, HUB_QUERIES)
         if len(hubs_pool) >= HUB_QUERIES
