@@ -4,6 +4,7 @@ cross-sector / cross-region terms. One column per feature name, aligned with the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from embeddings import VectorIndex
 from embeddings.kernels import best_item_dot
-from graph import GraphSnapshot
+from graph import GraphSnapshot, ProximityFeatures
 from matching.catalog import Catalog, OrgProfile
 
 VECTOR_SPACES = ("profile", "offers", "seeks")
@@ -88,8 +89,14 @@ def compute_features(
     catalog: Catalog,
     vectors: dict[str, VectorIndex],
     snapshot: GraphSnapshot,
+    proximity: Callable[[], ProximityFeatures] | None = None,
 ) -> dict[str, np.ndarray]:
-    """All feature columns for ``candidate_ids`` (int64 array) against ``query``."""
+    """All feature columns for ``candidate_ids`` (int64 array) against ``query``.
+
+    ``proximity`` gives ``snapshot.proximity(query.id, candidate_ids)`` when it is started
+    elsewhere (the ranker runs it on another thread); it is asked for after the text
+    features.
+    """
     n = len(candidate_ids)
     zeros = np.zeros(n, dtype=np.float64)
 
@@ -108,7 +115,7 @@ def compute_features(
     }
     cols["reciprocal_fit"] = reciprocal_fit(cols["offer_fit"], cols["need_fit"])
 
-    prox = snapshot.proximity(query.id, candidate_ids)
+    prox = proximity() if proximity is not None else snapshot.proximity(query.id, candidate_ids)
     cols["common_partners"] = np.asarray(prox.common_partners, dtype=np.float64)
     cols["adamic_adar"] = np.asarray(prox.adamic_adar, dtype=np.float64)
     cols["resource_allocation"] = np.asarray(prox.resource_allocation, dtype=np.float64)

@@ -18,6 +18,7 @@ from matching.diversity import mmr_select, profile_similarity
 from matching.explanation import explain
 from matching.features import QueryVectors, compute_features, query_vectors
 from matching.scoring import LinearScorer, sigmoid
+from matching.spare import Helper, SpareThread
 
 # Below this many eligible organisations every one is scored exactly (no candidate generation).
 EXHAUSTIVE_LIMIT = 3_000
@@ -77,6 +78,8 @@ class MatchingState:
     generation: int = 0
     # (generation, the own-input fingerprints computed under it), swapped whole.
     fingerprint_memo: tuple[int, dict[int, str]] = field(default_factory=lambda: (0, {}))
+    # Lent to a ranking that has the process to itself (matching/spare.py).
+    spare: SpareThread = field(default_factory=SpareThread, repr=False, compare=False)
 
     @contextmanager
     def changing(self) -> Iterator[None]:
@@ -108,7 +111,12 @@ class MatchingState:
 
 
 def rank_partners(state: MatchingState, org_id: int, query: MatchQuery) -> list[ScoredMatch]:
-    """The top ``query.limit`` new partners for ``org_id``, best first."""
+    """The top ``query.limit`` new partners for ``org_id``, best first.
+
+    The graph work (graph candidates, then proximity) runs on the state's spare thread beside
+    the text work (searches, then similarities and item fits) when this ranking is the only
+    one in flight (matching/spare.py); the answer is the same either way.
+    """
     profile = state.catalog.get(org_id)
     if profile is None:
         raise UnknownOrganisation(org_id)
@@ -117,17 +125,20 @@ def rank_partners(state: MatchingState, org_id: int, query: MatchQuery) -> list[
     direct = snapshot.direct_partners(org_id)
     exclude = np.array([org_id]) if query.include_existing else never_suggested(snapshot, org_id)
 
-    candidates = _candidates(state, snapshot, profile, qvec, query, exclude, direct)
-    if len(candidates) == 0:
-        return []
-    cols = compute_features(
-        query=profile,
-        qvec=qvec,
-        candidate_ids=candidates,
-        catalog=state.catalog,
-        vectors=state.vectors,
-        snapshot=snapshot,
-    )
+    with state.spare.borrowed() as helper:
+        candidates = _candidates(state, snapshot, profile, qvec, query, exclude, direct, helper)
+        if len(candidates) == 0:
+            return []
+        proximity = helper.submit(snapshot.proximity, org_id, candidates)
+        cols = compute_features(
+            query=profile,
+            qvec=qvec,
+            candidate_ids=candidates,
+            catalog=state.catalog,
+            vectors=state.vectors,
+            snapshot=snapshot,
+            proximity=proximity.result,
+        )
     return _finish(state, snapshot, profile, candidates, cols, query)
 
 
@@ -139,6 +150,7 @@ def _candidates(
     query: MatchQuery,
     exclude: np.ndarray,
     direct: np.ndarray,
+    helper: Helper,
 ) -> np.ndarray:
     catalog = state.catalog
     eligible = catalog.filtered_ids(query.filter) if not query.filter.is_empty else None
@@ -146,6 +158,8 @@ def _candidates(
     if n_eligible <= EXHAUSTIVE_LIMIT:
         pool = catalog.all_ids() if eligible is None else eligible
     else:
+        # A hub's two-step flow costs more than the three searches together.
+        graph = helper.submit(snapshot.expand, profile.id, GRAPH_CANDIDATES)
         found: list[np.ndarray] = []
         for space, vec in (
             ("profile", qvec.profile),
@@ -155,8 +169,7 @@ def _candidates(
             if vec is not None:
                 ids, _ = state.vectors[space].search(vec, TEXT_CANDIDATES, exclude=exclude)
                 found.append(ids)
-        ids, _ = snapshot.expand(profile.id, GRAPH_CANDIDATES)
-        found.append(ids)
+        found.append(graph.result()[0])
         found.append(popular_candidates(snapshot.ids_by_degree(), POPULAR_CANDIDATES, exclude))
         if query.include_existing:
             found.append(direct)
