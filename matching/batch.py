@@ -11,8 +11,8 @@ organisation (a test checks it on samples). What is shared and what is batched:
 - batched, same arithmetic in the same order: maximal marginal relevance (one vectorised loop
   for a group of queries);
 - batched with BLAS matrix-matrix products instead of one matrix-vector product per query: the
-  text-candidate searches. Scores can then differ in the last float32 bit, which can only swap
-  two candidates whose similarities are equal to ~1e-7 at the 100th place.
+  exact text-candidate searches, whose products only shortlist; the shortlist is scored again
+  with the API's arithmetic, so the neighbours are the same (:func:`_search_many`).
 
 Everything here is pure and synchronous; :class:`BatchState` is a picklable, read-only copy of
 the :class:`~matching.ranker.MatchingState` that worker processes (Ray actors) receive once.
@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from embeddings import VectorIndex
-from embeddings.index import id_map, look_up
+from embeddings.index import dot_rows, id_map, look_up
 from embeddings.kernels import dot_at, top_k
 from graph import GraphSnapshot
 from matching import ranker
@@ -726,14 +726,21 @@ def _search_many(
                     keep &= ~ranker.in_sorted(row, excluded_slots[i])
                 out[i] = space.slot_ids[row[keep][: wanted[i]]]
         return out
-    # Every product has the same shape, a short block padded with zero rows: how the BLAS
-    # kernel rounds a query's scores then does not depend on which other queries share its
-    # chunk, and a chunk gathers the same neighbours whatever else it holds.
+    # One matrix product per block of queries shortlists; the API's own arithmetic decides.
+    # How a BLAS kernel rounds a query's row depends on where the row sits in the block (seen
+    # with OpenBLAS's Haswell kernels on an AMD EPYC: 130 of 256 positions gave other bits),
+    # so the product alone would make a query's neighbours depend on which queries share its
+    # chunk. Two float32 sums of a unit query's products with a unit vector, added in any
+    # order, are at most ``apart`` from each other (dim * eps: each is within dim * eps / 2 of
+    # the exact sum, as sum |x_i y_i| <= 1). Every score within ``2 * apart`` of the k-th best
+    # of the product is scored again with ``dot_rows``, as ``VectorIndex``'s exact search
+    # scores it, and the best k of those (ties to the lower slot) are the answer: the API's,
+    # whatever the chunk.
+    apart = space.dim * float(np.finfo(np.float32).eps)
     padded = np.zeros((_SEARCH_BATCH, units.shape[1]), dtype=units.dtype)
     for start in range(0, len(units), _SEARCH_BATCH):
         rows = units[start : start + _SEARCH_BATCH]
         padded[: len(rows)] = rows
-        padded[len(rows) :] = 0.0
         block = (padded @ space.vectors.T)[: len(rows)]
         block[:, space.free] = -np.inf
         for offset, scores in enumerate(block):
@@ -742,7 +749,10 @@ def _search_many(
             if kk <= 0:
                 continue
             scores[excluded_slots[i]] = -np.inf
-            out[i] = space.slot_ids[top_k(scores, kk)]
+            kth = scores[top_k(scores, kk)[-1]]
+            shortlist = np.flatnonzero(scores >= kth - 2 * apart)  # ascending slots
+            exact = dot_rows(space.vectors[shortlist], rows[offset])
+            out[i] = space.slot_ids[shortlist[top_k(exact, kk)]]
     return out
 
 
