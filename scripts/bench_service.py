@@ -1537,12 +1537,13 @@ def summary(results: dict[str, Any]) -> list[dict[str, Any]]:
         if child and "error" not in child:
             startup = child["startup"]["process_start_to_ready_s"]
             check(f"N={n} start-up s", startup, "startup_s_max")
+            # Latency targets, on the wall clock: a lone query's CPU time (printed above) also
+            # counts the spare thread's share, which runs beside it.
             for kind in ("typical", "hubs"):
-                for clock, key in (("wall", "rank_ms"), ("process CPU", "rank_cpu_ms")):
-                    pct = child[key][kind]
-                    name = f"N={n} in-process {{}} ms ({kind}, {clock})"
-                    check(name.format("p50"), pct["p50"], "inproc_p50_ms_max")
-                    check(name.format("p99"), pct["p99"], "inproc_p99_ms_max")
+                pct = child["rank_ms"][kind]
+                name = f"N={n} in-process {{}} ms ({kind}, wall)"
+                check(name.format("p50"), pct["p50"], "inproc_p50_ms_max")
+                check(name.format("p99"), pct["p99"], "inproc_p99_ms_max")
         for label in ("http_serve", "http_serve_2_workers"):
             h = figures.get(label)
             if h and "error" not in h:
