@@ -337,6 +337,7 @@ class _Query:
     exclude: IntArray  # ids never suggested, ascending
     vectors: dict[str, npt.NDArray[np.float32] | None]
     candidates: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    features: dict[str, FloatArray] | None = None  # of ``candidates``, once computed
 
 
 def _make_queries(batch: BatchState, ids: IntArray, query: MatchQuery) -> list[_Query]:
@@ -388,7 +389,7 @@ def _rank_queries(
             # right after the other, the snapshot computes it once.
             q.candidates = _candidates_of(batch, q, texts[i], query)
         if len(q.candidates):
-            per_query_cols.append(_features(batch, q))
+            per_query_cols.append(q.features if q.features is not None else _features(batch, q))
     lengths = np.array([len(q.candidates) for q in queries], dtype=np.int64)
     if not per_query_cols:
         return _empty_result(ids)
@@ -591,6 +592,10 @@ def verify_chunk(
         old = stored.get(q.org_id)
         verdict = None if old is None else _stands(batch, q, old, changed, pool_limit, query)
         if verdict is None or (verdict.moved and not whole_pool):
+            # Its features now, while the snapshot still holds its two-step flow: ranked
+            # after the whole chunk's checks, each would sweep its flow a second time.
+            if len(q.candidates):
+                q.features = _features(batch, q)
             again.append(q)
         elif verdict.moved:
             restated.append((q.org_id, q.candidates, verdict.next_bound))
