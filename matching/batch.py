@@ -740,13 +740,11 @@ def _search_many(
     # the exact sum, as sum |x_i y_i| <= 1). Every score within ``2 * apart`` of the k-th best
     # of the product is scored again with ``dot_rows``, as ``VectorIndex``'s exact search
     # scores it, and the best k of those (ties to the lower slot) are the answer: the API's,
-    # whatever the chunk.
+    # whatever the chunk, and whatever the block's shape (so a short block is not padded).
     apart = space.dim * float(np.finfo(np.float32).eps)
-    padded = np.zeros((_SEARCH_BATCH, units.shape[1]), dtype=units.dtype)
     for start in range(0, len(units), _SEARCH_BATCH):
         rows = units[start : start + _SEARCH_BATCH]
-        padded[: len(rows)] = rows
-        block = (padded @ space.vectors.T)[: len(rows)]
+        block = rows @ space.vectors.T
         block[:, space.free] = -np.inf
         for offset, scores in enumerate(block):
             i = start + offset
