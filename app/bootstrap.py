@@ -1,5 +1,5 @@
-"""Opening the service's parts (store, schema, model, derived state), shared by the HTTP lifespan
-and the command line; the model loads alongside the store."""
+"""Opening the service's parts (store, schema, derived state, model), shared by the HTTP lifespan
+and the command line; the model loads once the state is read, while requests are served."""
 
 from __future__ import annotations
 
@@ -30,21 +30,24 @@ async def open_service(
     follow: bool = True,
     model_on_demand: bool = False,
 ) -> AsyncIterator[ServiceContext]:
-    """A ready :class:`ServiceContext`: schema migrated, model loaded, state rebuilt.
+    """A ready :class:`ServiceContext`: schema migrated, state rebuilt, model loading.
+
+    The model (importing torch, reading the weights) starts loading in a thread once the state
+    is read, and the context is handed out without waiting for it: requests that embed no
+    text are answered at once, and those that do wait for the model (``BatchingEncoder``
+    queues their texts). Loading it alongside the store instead made both slower: the two
+    compete for the interpreter lock, and on the 100k store the service was ready 10 s later
+    (docs/operations.md, "Start-up"). A failed load leaves the service up: /health says so
+    and text writes are refused (503).
 
     With ``follow`` (the service), the state also takes other processes' writes as they land
     (app/services/changes.py); without (a re-ranking run on the command line), it changes only
     with this process's own writes. With ``model_on_demand`` (the re-ranking command), the
-    model loads only when a text is first embedded, not alongside the store."""
+    model loads only when a text is first embedded."""
     started = time.perf_counter()
-    # The model (importing torch, reading the weights) loads in a thread while the schema is
-    # checked and the store read: its name and dim are all the reading needs.
     model: Encoder = (
-        encoder
-        if encoder is not None
-        else LoadingEncoder(settings.encoder, on_demand=model_on_demand)
+        encoder if encoder is not None else LoadingEncoder(settings.encoder, on_demand=True)
     )
-    loading = model if isinstance(model, LoadingEncoder) else None
     db = Database(settings.database_url)
     try:
         t0 = time.perf_counter()
@@ -55,11 +58,6 @@ async def open_service(
         )
         index_dir = settings.data_dir / "indexes"
         timings.update(await derived.load(db, index_dir, defer_training=True))
-        if loading is not None and not model_on_demand:
-            t0 = time.perf_counter()
-            model = derived.encoder = await loading.loaded()
-            timings["model_wait"] = time.perf_counter() - t0
-            log.info("model loaded in %.1f s, alongside the store", loading.load_s or 0.0)
         log.info(
             "state rebuilt from the store in %.1f s: %d organisations, %d links (%s)",
             time.perf_counter() - started,
@@ -68,6 +66,9 @@ async def open_service(
             ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
         )
         freeze_loaded_objects()
+        if isinstance(model, LoadingEncoder) and not model_on_demand:
+            model.add_done_callback(_log_model_load)
+            model.start()
         # IVF layouts that had to be rebuilt are trained while requests are served (exact
         # scans answer meanwhile); the indexes are then written in the background, and again
         # at a clean shutdown, so the next start can skip both.
@@ -93,6 +94,13 @@ async def open_service(
             await _save_indexes(derived, db, index_dir)
     finally:
         await db.dispose()
+
+
+def _log_model_load(model: LoadingEncoder) -> None:
+    if model.status == "ready":
+        log.info("model loaded in %.1f s, after the state", model.load_s or 0.0)
+    else:
+        log.error("%s: texts cannot be embedded until a restart", model.error)
 
 
 async def _save_after(

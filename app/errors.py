@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from embeddings.encoder import ModelLoadError
+
 log = logging.getLogger("multihelix")
 
 PROBLEM_JSON = "application/problem+json"
@@ -128,6 +130,11 @@ def install_error_handlers(app: FastAPI) -> None:
         for key, value in headers.items():
             response.headers[key] = value
         return response
+
+    @app.exception_handler(ModelLoadError)
+    async def _no_model(_: Request, exc: ModelLoadError) -> JSONResponse:
+        # Raised before anything is written: texts are embedded ahead of the transaction.
+        return problem(503, "Service unavailable", f"{exc}; nothing was written")
 
     @app.exception_handler(RecursionError)
     async def _too_deep(_: Request, __: RecursionError) -> JSONResponse:

@@ -12,6 +12,7 @@ Batch jobs call the wrapped encoder directly (``batcher.encoder.encode``): same 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -21,7 +22,7 @@ import anyio
 import anyio.to_thread
 import numpy as np
 
-from embeddings.encoder import Encoder, FloatMatrix
+from embeddings.encoder import Encoder, FloatMatrix, LoadingEncoder, ModelLoadError
 
 
 @dataclass(slots=True)
@@ -49,8 +50,7 @@ class BatchingEncoder:
         max_wait_ms: float = 5.0,
         lanes: int | None = None,
     ) -> None:
-        lanes = int(getattr(encoder, "lanes", 1)) if lanes is None else lanes
-        if lanes < 1:
+        if lanes is not None and lanes < 1:
             raise ValueError(f"lanes must be >= 1, got {lanes}")
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
@@ -59,13 +59,19 @@ class BatchingEncoder:
         self.encoder = encoder
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
-        self.lanes = lanes
+        self._lanes = lanes
         self._queue: asyncio.Queue[_Request | None] | None = None
         self._worker: asyncio.Task[None] | None = None
         self._limiter: anyio.CapacityLimiter | None = None
         self._free_lanes: asyncio.Semaphore | None = None
         self._running: dict[asyncio.Task[None], list[_Request]] = {}
         self._closing = False
+
+    @property
+    def lanes(self) -> int:
+        """Model calls at a time: as given, else the encoder's own ``lanes`` (a model still
+        loading has its lanes read once it has loaded)."""
+        return self._lanes if self._lanes is not None else int(getattr(self.encoder, "lanes", 1))
 
     @property
     def name(self) -> str:
@@ -80,10 +86,6 @@ class BatchingEncoder:
         if self._worker is not None:
             raise RuntimeError("BatchingEncoder already started")
         self._queue = asyncio.Queue()
-        # A private limiter, one thread per lane: batches do not compete with other to_thread
-        # work for anyio's default 40 threads.
-        self._limiter = anyio.CapacityLimiter(self.lanes)
-        self._free_lanes = asyncio.Semaphore(self.lanes)
         self._closing = False
         self._worker = asyncio.create_task(self._serve(), name="embeddings-batching")
 
@@ -125,9 +127,16 @@ class BatchingEncoder:
         return await request.future
 
     async def _serve(self) -> None:
-        assert self._queue is not None and self._free_lanes is not None
+        assert self._queue is not None
         queue = self._queue
-        free_lanes = self._free_lanes
+        if isinstance(self.encoder, LoadingEncoder):
+            # Texts queue up while the model loads; a failed load fails each batch below.
+            with contextlib.suppress(ModelLoadError):
+                await self.encoder.loaded()
+        # A private limiter, one thread per lane: batches do not compete with other to_thread
+        # work for anyio's default 40 threads.
+        self._limiter = anyio.CapacityLimiter(self.lanes)
+        self._free_lanes = free_lanes = asyncio.Semaphore(self.lanes)
         batch: list[_Request] = []
         stopping = False
         try:

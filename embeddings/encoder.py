@@ -11,7 +11,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import lru_cache
 from pathlib import Path
@@ -267,21 +267,28 @@ def encoder_identity(name: str) -> tuple[str, int]:
     )
 
 
-class LoadingEncoder:
-    """An encoder whose model loads in a background thread from the moment it is created.
+class ModelLoadError(RuntimeError):
+    """The model could not be loaded: nothing can be embedded until the process restarts."""
 
-    ``name`` and ``dim`` are known at once, so start-up can read the store while the model
-    loads (importing torch and reading the weights take seconds); ``encode`` and ``loaded``
-    wait for the load and raise what it raised. The thread is a daemon: a process that stops
-    during the load does not wait for it. With ``on_demand``, the load starts only when
-    ``encode``, ``wait`` or ``loaded`` first needs it: a re-ranking run whose stored vectors are
-    all current never loads the model.
+
+class LoadingEncoder:
+    """An encoder whose model loads in a background thread, started by :meth:`start` (at once
+    unless ``on_demand``) or by the first ``encode``, ``wait`` or ``loaded`` that needs it.
+
+    ``name`` and ``dim`` are known at once, so the service can read the store and answer
+    requests that embed nothing while the model loads (importing torch and reading the weights
+    take seconds); ``encode`` and ``loaded`` wait for the load. A failed load is raised to
+    every waiter as :class:`ModelLoadError`. The thread is a daemon: a process that stops
+    during the load does not wait for it. A re-ranking run whose stored vectors are all
+    current never starts the load.
 
     >>> encoder = LoadingEncoder("hashing-16", on_demand=True)
-    >>> encoder.load_s is None
-    True
+    >>> encoder.status, encoder.load_s
+    ('not loaded', None)
     >>> encoder.name, encoder.dim, encoder.encode(["a text"]).shape
     ('hashing-16', 16, (1, 16))
+    >>> encoder.status
+    'ready'
     """
 
     def __init__(self, name: str, *, on_demand: bool = False) -> None:
@@ -292,9 +299,33 @@ class LoadingEncoder:
         self._starting = threading.Lock()
         self._started = False
         if not on_demand:
-            self._start()
+            self.start()
 
-    def _start(self) -> None:
+    @property
+    def status(self) -> str:
+        """``not loaded``, ``loading``, ``ready`` or ``failed``."""
+        if not self._started:
+            return "not loaded"
+        if not self._loaded.done():
+            return "loading"
+        return "failed" if self._loaded.exception() is not None else "ready"
+
+    @property
+    def error(self) -> BaseException | None:
+        """Why the load failed (a :class:`ModelLoadError`), or None."""
+        if self.status != "failed":
+            return None
+        return self._loaded.exception()
+
+    @property
+    def lanes(self) -> int:
+        """The loaded model's lanes (``SentenceTransformerEncoder``); 1 until it has loaded."""
+        if self.status != "ready":
+            return 1
+        return int(getattr(self._loaded.result(), "lanes", 1))
+
+    def start(self) -> None:
+        """Start loading in the background, unless a load has started already."""
         with self._starting:
             if self._started:
                 return
@@ -303,6 +334,11 @@ class LoadingEncoder:
         threading.Thread(
             target=self._load, args=(self._source,), name="encoder-load", daemon=True
         ).start()
+
+    def add_done_callback(self, callback: Callable[[LoadingEncoder], None]) -> None:
+        """Call ``callback(self)`` once the load has finished or failed (from the loading
+        thread, or at once if it already has)."""
+        self._loaded.add_done_callback(lambda _: callback(self))
 
     def _load(self, name: str) -> None:
         started = time.perf_counter()
@@ -314,20 +350,24 @@ class LoadingEncoder:
                     f"expected {self.name} (dim {self.dim})"
                 )
         except BaseException as error:
-            self._loaded.set_exception(error)
-        else:
-            self._loaded.set_result(encoder)
-        finally:
             self.load_s = time.perf_counter() - started
+            failure = ModelLoadError(
+                f"the embedding model {self.name} could not be loaded: {error}"
+            )
+            failure.__cause__ = error
+            self._loaded.set_exception(failure)
+        else:
+            self.load_s = time.perf_counter() - started
+            self._loaded.set_result(encoder)
 
     def wait(self, timeout_s: float | None = None) -> Encoder:
         """The loaded encoder, blocking until it is there."""
-        self._start()
+        self.start()
         return self._loaded.result(timeout_s)
 
     async def loaded(self) -> Encoder:
         """The loaded encoder, without blocking the event loop."""
-        self._start()
+        self.start()
         return await asyncio.wrap_future(self._loaded)
 
     def encode(self, texts: Sequence[str]) -> FloatMatrix:

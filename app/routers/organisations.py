@@ -64,7 +64,7 @@ async def list_organisations(
     "",
     response_model=OrganisationRead,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409, 413, 415, 422),
+    responses=errors(401, 403, 409, 413, 415, 422, 503),
 )
 async def create_organisation(
     ctx: Ctx, principal: Staff, body: OrganisationCreate, response: Response
@@ -83,7 +83,7 @@ async def create_organisation(
     "/bulk",
     response_model=OrganisationBulkResult,
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409, 413, 415, 422),
+    responses=errors(401, 403, 409, 413, 415, 422, 503),
 )
 async def create_organisations_bulk(
     ctx: Ctx, principal: Staff, body: OrganisationBulkCreate
@@ -124,7 +124,7 @@ async def get_organisation(ctx: Ctx, principal: Reader, org_id: OrgId) -> dict[s
 @router.patch(
     "/{org_id:int}",
     response_model=OrganisationRead,
-    responses=errors(401, 403, 404, 409, 413, 415, 422),
+    responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def update_organisation(
     ctx: Ctx, principal: Editor, org_id: OrgId, body: OrganisationUpdate

@@ -29,7 +29,9 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         415: "Body is not JSON.",
         422: "Invalid input: the problem's `errors` list names each offending field.",
         503: "The service is starting or overloaded (too many ranking requests waiting, or "
-        "one took too long); retry after `Retry-After` seconds.",
+        "one took too long); retry after `Retry-After` seconds. On a route that embeds texts, "
+        "also when the embedding model failed to load (no `Retry-After`: `/health` says "
+        "`degraded` until a restart); nothing was written.",
     }
     return {
         code: {

@@ -26,7 +26,7 @@ from app.store.bulk import ITEM_FIELDS, read_vectors
 from app.store.database import Database
 from app.store.schema import upgrade_schema
 from embeddings import Encoder, HashingEncoder, VectorIndex
-from embeddings.encoder import encoder_identity
+from embeddings.encoder import LoadingEncoder, encoder_identity
 from matching.features import VECTOR_SPACES
 from matching.scoring import LinearScorer
 from tests.api.helpers import create_org, link
@@ -145,14 +145,19 @@ async def test_vectors_of_the_wrong_length_are_left_out_with_a_warning(
     assert np.array_equal(order, np.arange(len(order)))  # sorted by organisation, field, position
 
 
-async def test_open_service_loads_the_named_model_while_it_reads_the_store(
+async def test_open_service_reads_the_store_then_loads_the_named_model(
     store_url: str, tmp_path: Path, hashing_encoder: Encoder
 ) -> None:
     ids = await fill_store(store_url, tmp_path, hashing_encoder)
     settings = make_settings(store_url, tmp_path, encoder="hashing")
     async with open_service(settings) as ctx:
-        assert isinstance(ctx.derived.encoder, HashingEncoder)  # the loaded model, not a stand-in
-        assert ctx.encoder.encoder is ctx.derived.encoder
+        model = ctx.derived.encoder
+        assert isinstance(model, LoadingEncoder) and model.status in ("loading", "ready")
+        assert ctx.encoder.encoder is model  # texts to embed wait for the load
+        assert isinstance(await model.loaded(), HashingEncoder)  # the named model
+        assert ctx.encoder.lanes == 1
+        rows = await ctx.encoder.encode(["digital pathology"])
+        assert np.array_equal(rows, hashing_encoder.encode(["digital pathology"]))
         assert sorted(ctx.derived.state.catalog.all_ids().tolist()) == sorted(ids)
         # The loaded state is exempt from full garbage collections (150 ms at 100k
         # organisations, on some request's time): its objects are in no collected generation.

@@ -7,7 +7,13 @@ import threading
 import pytest
 
 import embeddings.encoder as encoder_module
-from embeddings.encoder import Encoder, HashingEncoder, LoadingEncoder, encoder_identity
+from embeddings.encoder import (
+    Encoder,
+    HashingEncoder,
+    LoadingEncoder,
+    ModelLoadError,
+    encoder_identity,
+)
 
 
 def test_name_and_dim_are_there_before_the_model_and_encode_waits_for_it(
@@ -39,9 +45,9 @@ async def test_a_failed_load_is_raised_to_whoever_waits(monkeypatch: pytest.Monk
 
     monkeypatch.setattr(encoder_module, "load_encoder", broken_load)
     encoder = LoadingEncoder("hashing")
-    with pytest.raises(OSError, match="model files missing"):
+    with pytest.raises(ModelLoadError, match="model files missing"):
         await encoder.loaded()
-    with pytest.raises(OSError, match="model files missing"):
+    with pytest.raises(ModelLoadError, match="model files missing"):
         encoder.encode(["anything"])
 
 
