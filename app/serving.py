@@ -9,10 +9,13 @@ store, the first admin key) runs in the parent before the workers start.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import socket
+from typing import Any
 
 import uvicorn
+import uvicorn.config
 from sqlalchemy import select
 from uvicorn.supervisors import Multiprocess
 
@@ -44,9 +47,27 @@ def serve(host: str, port: int, workers: int = 1) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        log_config=worker_log_config(),
         timeout_worker_healthcheck=WORKER_START_TIMEOUT_S,
     )
     Workers(config).run()
+
+
+def worker_log_config() -> dict[str, Any]:
+    """uvicorn's logging configuration plus the service's own log (start-up stages, the model
+    load, the rerank runs) at INFO, each line with the worker's pid. A worker process starts
+    without the command line's logging set-up: without this it logged warnings only."""
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["service"] = {
+        "format": "%(asctime)s %(levelname)s [%(process)d] %(message)s"
+    }
+    config["handlers"]["service"] = {
+        "formatter": "service",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"][log.name] = {"handlers": ["service"], "level": "INFO", "propagate": False}
+    return config
 
 
 async def prepare_store(settings: Settings) -> None:

@@ -259,6 +259,10 @@ def test_serve_with_two_workers_answers_from_both_and_they_agree(tmp_path: Path)
                     assert found.status_code == 200, found.text
             answers[health["process"]["pid"]] += 1
         assert server.process is not None and server.process.pid not in answers
+        # Each worker logs its own start-up, marked with its pid.
+        log = server.log_path.read_text()
+        for pid in answers:
+            assert f"[{pid}] state rebuilt from the store" in log, server.log()
 
         # A worker killed: its socket closes with it, so every new connection goes to the
         # other while the supervisor starts a replacement, which then takes its share.
