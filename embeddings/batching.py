@@ -90,7 +90,8 @@ class BatchingEncoder:
         self._worker = asyncio.create_task(self._serve(), name="embeddings-batching")
 
     async def aclose(self) -> None:
-        """Encode what is already queued, then stop; later ``encode`` calls raise RuntimeError."""
+        """Encode what is already queued, then stop; later ``encode`` calls raise RuntimeError.
+        A model still loading is waited for first."""
         if self._worker is None or self._queue is None:
             return
         self._closing = True
