@@ -108,6 +108,29 @@ class ItemMatrix:
         self._used += count
         span[row] = (start, count)  # one assignment: readers see old or new, never half
 
+    def set_many(self, rows: Sequence[int], items: Sequence[np.ndarray | None]) -> None:
+        """``set`` for each of ``rows`` with its ``items``, the same layout as one ``set`` after
+        another, with one copy of all the items (writer only; for a bulk load, before any
+        reader holds the catalogue: the spans of many rows change in one assignment)."""
+        row_array = np.asarray(rows, dtype=np.int64)
+        if len(np.unique(row_array)) != len(row_array):
+            for row, one in zip(rows, items, strict=True):
+                self.set(row, one)
+            return
+        counts = np.fromiter((0 if m is None else len(m) for m in items), np.int64, len(items))
+        self._garbage += int(self._data[1][row_array, 1].sum())
+        present = [m for m in items if m is not None and len(m)]
+        total = int(counts.sum())
+        if total:
+            self.reserve(total, present[0].shape[1])
+        vectors, span = self._data
+        start = self._used
+        if total:
+            np.concatenate(present, axis=0, out=vectors[start : start + total])
+        starts = start + np.cumsum(counts) - counts
+        span[row_array] = np.stack((np.where(counts > 0, starts, 0), counts), axis=1)
+        self._used += total
+
     def clear(self, row: int) -> None:
         self.set(row, None)
 
@@ -237,35 +260,40 @@ class Catalog:
         return self._countries.get(country, -2)
 
     def upsert(self, profile: OrgProfile) -> None:
-        if not 0 <= profile.id <= MAX_ID:
-            raise ValueError(f"organisation ids must be in [0, {MAX_ID}], got {profile.id}")
         with self._lock:
-            row = self._row(profile.id)
-            if row < 0:
-                if self._free:
-                    row = self._free.pop()
-                else:
-                    if self._n_rows == len(self.ids):
-                        self._alloc(max(1024, 2 * len(self.ids)))
-                    row = self._n_rows
-                    self._n_rows += 1
-                self._map_id(profile.id, row)
-            code = self._countries.setdefault(profile.country, len(self._countries))
-            self.ids[row] = profile.id
-            self.kind_code[row] = KIND_CODES.get(profile.kind, -1)
-            self.country_code[row] = code
-            self.sector_masks[row] = profile.sector_mask
-            self.maturity[row] = profile.maturity or 0
-            self.alive[row] = True
-            old = self._profiles.get(profile.id)
-            if old is not None:
-                self._leave_clusters(old)
-            for cluster in profile.clusters:
-                self._cluster_members.setdefault(cluster, set()).add(profile.id)
+            row = self._upsert_fields(profile)
             self.offer_items.set(row, profile.offer_vectors)
             self.seek_items.set(row, profile.seek_vectors)
-            self._profiles[profile.id] = profile
-            self._profile_at[row] = profile
+
+    def _upsert_fields(self, profile: OrgProfile) -> int:
+        """Everything of an upsert but the items; returns the profile's row (lock held)."""
+        if not 0 <= profile.id <= MAX_ID:
+            raise ValueError(f"organisation ids must be in [0, {MAX_ID}], got {profile.id}")
+        row = self._row(profile.id)
+        if row < 0:
+            if self._free:
+                row = self._free.pop()
+            else:
+                if self._n_rows == len(self.ids):
+                    self._alloc(max(1024, 2 * len(self.ids)))
+                row = self._n_rows
+                self._n_rows += 1
+            self._map_id(profile.id, row)
+        code = self._countries.setdefault(profile.country, len(self._countries))
+        self.ids[row] = profile.id
+        self.kind_code[row] = KIND_CODES.get(profile.kind, -1)
+        self.country_code[row] = code
+        self.sector_masks[row] = profile.sector_mask
+        self.maturity[row] = profile.maturity or 0
+        self.alive[row] = True
+        old = self._profiles.get(profile.id)
+        if old is not None:
+            self._leave_clusters(old)
+        for cluster in profile.clusters:
+            self._cluster_members.setdefault(cluster, set()).add(profile.id)
+        self._profiles[profile.id] = profile
+        self._profile_at[row] = profile
+        return row
 
     def _row(self, org_id: int) -> int:
         return int(self._row_by_id[org_id]) if 0 <= org_id < len(self._row_by_id) else -1
@@ -278,18 +306,14 @@ class Catalog:
         self._row_by_id[org_id] = row
 
     def upsert_many(self, profiles: Sequence[OrgProfile]) -> None:
-        with self._lock:  # room for every row and item up front: one allocation, no regrowth
-            if self._n_rows + len(profiles) > len(self.ids):
+        """``upsert`` for each profile in turn, with their items copied in one pass (start-up:
+        100k organisations' items took 3.3 s one ``set`` at a time)."""
+        with self._lock:
+            if self._n_rows + len(profiles) > len(self.ids):  # one allocation, no regrowth
                 self._alloc(self._n_rows + len(profiles))
-            for items, attribute in (
-                (self.offer_items, "offer_vectors"),
-                (self.seek_items, "seek_vectors"),
-            ):
-                mats = [m for p in profiles if (m := getattr(p, attribute)) is not None and len(m)]
-                if mats:
-                    items.reserve(sum(len(m) for m in mats), mats[0].shape[1])
-        for profile in profiles:
-            self.upsert(profile)
+            rows = [self._upsert_fields(profile) for profile in profiles]
+            self.offer_items.set_many(rows, [p.offer_vectors for p in profiles])
+            self.seek_items.set_many(rows, [p.seek_vectors for p in profiles])
 
     def remove(self, org_id: int) -> None:
         with self._lock:
