@@ -75,6 +75,24 @@ def test_bulk_upsert_equals_one_by_one() -> None:
     _assert_items_match(bulk, {p.id: p for p in profiles})
 
 
+def test_bulk_upserts_replace_earlier_items_and_a_repeated_id_keeps_its_last_profile() -> None:
+    catalog = Catalog(capacity=4)
+    live: dict[int, OrgProfile] = {}
+    batches = [
+        [_profile(i, i % 3, i % 2, i) for i in range(1, 200)],
+        [_profile(i, (i + 1) % 4, 0, 1000 + i) for i in range(100, 300)],  # half replace
+        [_profile(5, 1, 1, 7), _profile(9, 0, 2, 8), _profile(5, 2, 0, 9)],  # 5 twice
+    ]
+    for batch in batches:
+        catalog.upsert_many(batch)
+        live.update({profile.id: profile for profile in batch})
+        _assert_items_match(catalog, live)
+    catalog.upsert(_profile(5, 3, 3, 10))  # one at a time after bulk loads: still in step
+    live[5] = catalog.get(5)  # type: ignore[assignment]
+    _assert_items_match(catalog, live)
+    assert len(catalog) == len(live) == 299
+
+
 def test_unknown_and_out_of_range_ids_have_no_row_and_no_items() -> None:
     catalog = Catalog()
     catalog.upsert(_profile(7, 2, 1, 0))
