@@ -307,7 +307,8 @@ class Catalog:
 
     def upsert_many(self, profiles: Sequence[OrgProfile]) -> None:
         """``upsert`` for each profile in turn, with their items copied in one pass (start-up:
-        100k organisations' items took 3.3 s one ``set`` at a time)."""
+        100k organisations' items took 3.3 s one ``set`` at a time). For a bulk load: a reader
+        meanwhile could see the new rows before their items."""
         with self._lock:
             if self._n_rows + len(profiles) > len(self.ids):  # one allocation, no regrowth
                 self._alloc(self._n_rows + len(profiles))
