@@ -256,34 +256,40 @@ def _finish(
         rest = pool[~np.isin(pool, picked)][: query.limit - head]
         order = np.concatenate([picked, rest])
 
-    graph_parts = [n for n in contributions if n not in _TEXT_FEATURES]
     bridges = (
         bridges_of(snapshot, query_profile.id, candidates[order], cols["hop_distance"][order])
         if query.explain and query_profile is not None and "hop_distance" in cols
         else [[] for _ in order]
     )
+    # The listed rows only, as Python floats, each sum in the scorer's feature order.
+    text_score = np.zeros(len(order))
+    graph_score = np.zeros(len(order))
+    for name, part in contributions.items():
+        if name in _TEXT_FEATURES:
+            text_score = text_score + part[order]
+        else:
+            graph_score = graph_score + part[order]
+    listed = {name: col[order].tolist() for name, col in cols.items()}
+    summary = {
+        "text_score": text_score.tolist(),
+        "graph_score": graph_score.tolist(),
+        "preference_bonus": bonus[order].tolist(),
+    }
+    listed_scores = scores[order].tolist()
     matches: list[ScoredMatch] = []
-    for i, bridged in zip(order, bridges, strict=True):
-        cand_id = int(candidates[i])
+    for at, (cand_id, bridged) in enumerate(zip(candidates[order].tolist(), bridges, strict=True)):
         cand = state.catalog.get(cand_id)
         if cand is None:  # removed while we ranked
             continue
-        feats = {name: float(col[i]) for name, col in cols.items()}
-        components = {
-            **feats,
-            "text_score": float(
-                sum(contributions[n][i] for n in contributions if n in _TEXT_FEATURES)
-            ),
-            "graph_score": float(sum(contributions[n][i] for n in graph_parts)),
-            "preference_bonus": float(bonus[i]),
-        }
+        feats = {name: values[at] for name, values in listed.items()}
+        components = {**feats, **{name: values[at] for name, values in summary.items()}}
         reasons: list[str] = []
         if query.explain and query_profile is not None:
             reasons = explain(query_profile, cand, feats, bridges=bridged, name_of=state.name_of)
         matches.append(
             ScoredMatch(
                 organisation=cand,
-                score=float(scores[i]),
+                score=listed_scores[at],
                 components=components,
                 explanation=reasons,
                 is_existing_partner=feats.get("hop_distance", 4) == 1,
