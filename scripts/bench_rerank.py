@@ -38,7 +38,9 @@ from matching.catalog import Catalog, OrgProfile
 from matching.ranker import MatchingState, MatchQuery, rank_partners
 from matching.scoring import LinearScorer
 from matching.vocabulary import Sector, StakeholderKind
+from scripts import reference_points
 from scripts.bench_graph import synthetic_collaborations
+from scripts.reference_points import describe
 
 DIM = 384
 COUNTRIES = ("ES", "FR", "SE", "DK", "DE", "NL", "BE", "IT", "PT", "US", "CA", "GB")
@@ -430,10 +432,19 @@ def main() -> None:
         "(e.g. 10000 100000 1000000)",
     )
     parser.add_argument("--search-queries", type=int, default=20_000)
+    parser.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="skip the issue's reference points (an exact all-pairs top-50 at 100k: ~1 min)",
+    )
     args = parser.parse_args()
     if args.search_scaling:
         search_scaling(args.search_scaling, args.search_queries, recall_queries=500)
         return
+    if not args.no_reference:
+        print("reference points: this machine against the issue's", flush=True)
+        for name, value in describe(reference_points.measure(all_pairs=True)):
+            print(f"  {name}: {value}", flush=True)
     for n in args.sizes:
         bench(n, args.top, args.engine, args.workers, args.recall_sample, args.changed)
 
