@@ -40,7 +40,6 @@ from matching.scoring import LinearScorer
 from matching.vocabulary import Sector, StakeholderKind
 from scripts import reference_points
 from scripts.bench_graph import synthetic_collaborations
-from scripts.reference_points import describe
 
 DIM = 384
 COUNTRIES = ("ES", "FR", "SE", "DK", "DE", "NL", "BE", "IT", "PT", "US", "CA", "GB")
@@ -443,7 +442,7 @@ def main() -> None:
         return
     if not args.no_reference:
         print("reference points: this machine against the issue's", flush=True)
-        for name, value in describe(reference_points.measure(all_pairs=True)):
+        for name, value in reference_points.describe(reference_points.measure(all_pairs=True)):
             print(f"  {name}: {value}", flush=True)
     for n in args.sizes:
         bench(n, args.top, args.engine, args.workers, args.recall_sample, args.changed)

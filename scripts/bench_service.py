@@ -82,7 +82,6 @@ from app.store.schema import upgrade_schema
 from embeddings import MINILM_DIM, MINILM_NAME, Encoder, load_encoder
 from matching.vocabulary import CollaborationKind, Sector, StakeholderKind
 from scripts import reference_points
-from scripts.reference_points import describe
 
 REPO = Path(__file__).resolve().parents[1]
 OFFLINE_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
@@ -1614,7 +1613,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"workdir: {workdir}; {os.cpu_count()} cores; source {source_state()}", flush=True)
     results: dict[str, Any] = {"source": source_state(), "cores": os.cpu_count(), "sizes": {}}
     results["reference"] = reference = reference_points.measure(all_pairs=False)
-    print_table("Reference point: this machine against the issue's", describe(reference))
+    print_table(
+        "Reference point: this machine against the issue's", reference_points.describe(reference)
+    )
     try:
         if not (args.skip_ingest or args.startup_only):
             results["ingest"] = ingest = attempt(
