@@ -256,8 +256,9 @@ def _finish(
         rest = pool[~np.isin(pool, picked)][: query.limit - head]
         order = np.concatenate([picked, rest])
 
+    listed_ids = candidates[order]
     bridges = (
-        bridges_of(snapshot, query_profile.id, candidates[order], cols["hop_distance"][order])
+        bridges_of(snapshot, query_profile.id, listed_ids, cols["hop_distance"][order])
         if query.explain and query_profile is not None and "hop_distance" in cols
         else [[] for _ in order]
     )
@@ -277,7 +278,7 @@ def _finish(
     }
     listed_scores = scores[order].tolist()
     matches: list[ScoredMatch] = []
-    for at, (cand_id, bridged) in enumerate(zip(candidates[order].tolist(), bridges, strict=True)):
+    for at, (cand_id, bridged) in enumerate(zip(listed_ids.tolist(), bridges, strict=True)):
         cand = state.catalog.get(cand_id)
         if cand is None:  # removed while we ranked
             continue
