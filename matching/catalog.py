@@ -4,13 +4,17 @@ fast filtering, and per-item offer/seek vectors for explanations.
 It is derived state: the service fills it from the store at start-up and after every commit.
 Writers are serialised by the service; readers (ranking threads) only ever see whole
 :class:`OrgProfile` objects, which are immutable.
+
+Every item vector is held once: a stored profile's ``offer_vectors`` and ``seek_vectors`` are
+views of its rows in the catalogue's :class:`ItemMatrix` pair, not the arrays it was stored
+with (at 100k organisations those held a second copy of all items, about 600 MB).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -34,7 +38,8 @@ class OrgProfile:
     offers: tuple[str, ...] = ()
     seeks: tuple[str, ...] = ()
     # One L2-normalised row per offer / seek item (float32), for "offers X which matches your
-    # need Y" explanations; shape (0, dim) when the organisation lists none.
+    # need Y" explanations; shape (0, dim) when the organisation lists none. A profile the
+    # catalogue stores holds views of its item matrices (see Catalog._store_items).
     offer_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
     seek_vectors: np.ndarray | None = field(default=None, compare=False, repr=False)
 
@@ -262,8 +267,7 @@ class Catalog:
     def upsert(self, profile: OrgProfile) -> None:
         with self._lock:
             row = self._upsert_fields(profile)
-            self.offer_items.set(row, profile.offer_vectors)
-            self.seek_items.set(row, profile.seek_vectors)
+            self._store_items([row], [profile])
 
     def _upsert_fields(self, profile: OrgProfile) -> int:
         """Everything of an upsert but the items; returns the profile's row (lock held)."""
@@ -313,8 +317,45 @@ class Catalog:
             if self._n_rows + len(profiles) > len(self.ids):  # one allocation, no regrowth
                 self._alloc(self._n_rows + len(profiles))
             rows = [self._upsert_fields(profile) for profile in profiles]
+            self._store_items(rows, profiles)
+
+    def _store_items(self, rows: Sequence[int], profiles: Sequence[OrgProfile]) -> None:
+        """Copy the ``profiles``' items into the item matrices and point the stored profiles
+        of ``rows`` at them (lock held). When a matrix moved to a new array (it grew or
+        dropped garbage), every stored profile is pointed at the new one, so the old array is
+        freed once no reader holds a profile read before."""
+        before = (self.offer_items.view()[0], self.seek_items.view()[0])
+        if len(rows) == 1:
+            self.offer_items.set(rows[0], profiles[0].offer_vectors)
+            self.seek_items.set(rows[0], profiles[0].seek_vectors)
+        else:
             self.offer_items.set_many(rows, [p.offer_vectors for p in profiles])
             self.seek_items.set_many(rows, [p.seek_vectors for p in profiles])
+        moved = before[0] is not self.offer_items.view()[0] or (
+            before[1] is not self.seek_items.view()[0]
+        )
+        targets = np.arange(self._n_rows) if moved else np.asarray(rows, dtype=np.int64)
+        offers, offer_span = self.offer_items.view()
+        seeks, seek_span = self.seek_items.view()
+        for row, (o_start, o_count), (s_start, s_count) in zip(
+            targets.tolist(), offer_span[targets].tolist(), seek_span[targets].tolist(), strict=True
+        ):
+            profile = self._profile_at[row]
+            if profile is None:
+                continue
+            # No items: None stays None, and an empty array becomes an empty view of the
+            # matrix (even an empty slice would keep the array it was cut from alive).
+            viewed = replace(
+                profile,
+                offer_vectors=None
+                if profile.offer_vectors is None and not o_count
+                else offers[o_start : o_start + o_count],
+                seek_vectors=None
+                if profile.seek_vectors is None and not s_count
+                else seeks[s_start : s_start + s_count],
+            )
+            self._profiles[viewed.id] = viewed
+            self._profile_at[row] = viewed
 
     def remove(self, org_id: int) -> None:
         with self._lock:

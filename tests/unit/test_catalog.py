@@ -62,6 +62,46 @@ def test_items_follow_upserts_replacements_and_removals_through_compaction() -> 
     _assert_items_match(catalog, live)
 
 
+def test_stored_profiles_hold_views_of_the_item_matrices_not_a_second_copy() -> None:
+    catalog = Catalog(capacity=4)
+    given = [_profile(i, 2, 1, i) for i in range(1, 50)]
+    catalog.upsert_many(given)
+    held = catalog.get(7)  # a reader's profile, read before the writes below
+    assert held is not None
+    expected_offers = held.offer_vectors.copy()
+
+    rng = np.random.default_rng(1)
+    for step in range(2000):  # the matrices grow and compact many times over
+        catalog.upsert(_profile(int(rng.integers(1, 50)), 3, 2, 5000 + step))
+
+    for org_id in catalog.all_ids().tolist():
+        stored = catalog.get(org_id)
+        assert stored is not None
+        for vectors, items in (
+            (stored.offer_vectors, catalog.offer_items),
+            (stored.seek_vectors, catalog.seek_items),
+        ):
+            assert np.shares_memory(vectors, items.view()[0])
+    assert not any(
+        np.shares_memory(catalog.get(p.id).offer_vectors, p.offer_vectors) for p in given
+    )
+    # What a reader held before is still what it read.
+    np.testing.assert_array_equal(held.offer_vectors, expected_offers)
+
+
+def test_a_profile_without_items_keeps_none_and_an_empty_array_stays_empty() -> None:
+    catalog = Catalog()
+    bare = OrgProfile(id=1, name="Bare", kind="sme", sectors=(), country="ES")
+    empty = _profile(2, 0, 0, 0)
+    catalog.upsert_many([bare, empty, _profile(3, 1, 1, 3)])
+    stored_bare, stored_empty = catalog.get(1), catalog.get(2)
+    assert stored_bare is not None and stored_empty is not None
+    assert stored_bare.offer_vectors is None and stored_bare.seek_vectors is None
+    assert stored_empty.offer_vectors is not None and len(stored_empty.offer_vectors) == 0
+    # A view of the matrix, not of the array it came in (which it would keep alive).
+    assert stored_empty.offer_vectors.base is catalog.offer_items.view()[0]
+
+
 def test_bulk_upsert_equals_one_by_one() -> None:
     profiles = [_profile(i, i % 4, (i + 1) % 3, i) for i in range(1, 500)]
     bulk, single = Catalog(), Catalog()
