@@ -15,6 +15,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 
 import numpy as np
 
@@ -191,6 +192,24 @@ def item_positions(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return positions
 
 
+def _items_view(
+    vectors: np.ndarray, start: int, count: int, given: np.ndarray | None
+) -> np.ndarray | None:
+    """A stored profile's items: rows of the matrix ``vectors``. With no items, None stays
+    None and an empty array becomes a shared empty one of the same width (even an empty slice
+    would keep the array it was cut from alive)."""
+    if count:
+        return vectors[start : start + count]
+    return None if given is None else _no_items(given.shape[-1] if given.ndim == 2 else 0)
+
+
+@cache
+def _no_items(dim: int) -> np.ndarray:
+    empty = np.zeros((0, dim), dtype=np.float32)
+    empty.flags.writeable = False
+    return empty
+
+
 class Catalog:
     """Organisation profiles by id, plus columnar arrays for vectorised filters and features.
 
@@ -343,16 +362,10 @@ class Catalog:
             profile = self._profile_at[row]
             if profile is None:
                 continue
-            # No items: None stays None, and an empty array becomes an empty view of the
-            # matrix (even an empty slice would keep the array it was cut from alive).
             viewed = replace(
                 profile,
-                offer_vectors=None
-                if profile.offer_vectors is None and not o_count
-                else offers[o_start : o_start + o_count],
-                seek_vectors=None
-                if profile.seek_vectors is None and not s_count
-                else seeks[s_start : s_start + s_count],
+                offer_vectors=_items_view(offers, o_start, o_count, profile.offer_vectors),
+                seek_vectors=_items_view(seeks, s_start, s_count, profile.seek_vectors),
             )
             self._profiles[viewed.id] = viewed
             self._profile_at[row] = viewed

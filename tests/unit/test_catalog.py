@@ -89,7 +89,7 @@ def test_stored_profiles_hold_views_of_the_item_matrices_not_a_second_copy() -> 
     np.testing.assert_array_equal(held.offer_vectors, expected_offers)
 
 
-def test_a_profile_without_items_keeps_none_and_an_empty_array_stays_empty() -> None:
+def test_a_profile_without_items_keeps_none_and_an_empty_list_keeps_its_width() -> None:
     catalog = Catalog()
     bare = OrgProfile(id=1, name="Bare", kind="sme", sectors=(), country="ES")
     empty = _profile(2, 0, 0, 0)
@@ -98,8 +98,9 @@ def test_a_profile_without_items_keeps_none_and_an_empty_array_stays_empty() -> 
     assert stored_bare is not None and stored_empty is not None
     assert stored_bare.offer_vectors is None and stored_bare.seek_vectors is None
     assert stored_empty.offer_vectors is not None and len(stored_empty.offer_vectors) == 0
-    # A view of the matrix, not of the array it came in (which it would keep alive).
-    assert stored_empty.offer_vectors.base is catalog.offer_items.view()[0]
+    assert stored_empty.offer_vectors.shape == empty.offer_vectors.shape == (0, DIM)
+    # Not a view of the array it came in (which it would keep alive).
+    assert stored_empty.offer_vectors.base is None
 
 
 def test_bulk_upsert_equals_one_by_one() -> None:
