@@ -344,12 +344,8 @@ class Catalog:
         dropped garbage), every stored profile is pointed at the new one, so the old array is
         freed once no reader holds a profile read before."""
         before = (self.offer_items.view()[0], self.seek_items.view()[0])
-        if len(rows) == 1:
-            self.offer_items.set(rows[0], profiles[0].offer_vectors)
-            self.seek_items.set(rows[0], profiles[0].seek_vectors)
-        else:
-            self.offer_items.set_many(rows, [p.offer_vectors for p in profiles])
-            self.seek_items.set_many(rows, [p.seek_vectors for p in profiles])
+        self.offer_items.set_many(rows, [p.offer_vectors for p in profiles])
+        self.seek_items.set_many(rows, [p.seek_vectors for p in profiles])
         moved = before[0] is not self.offer_items.view()[0] or (
             before[1] is not self.seek_items.view()[0]
         )
